@@ -1,0 +1,1 @@
+"""batch_norm: normalisation by per-channel batch statistics (training) or running statistics (eval)."""

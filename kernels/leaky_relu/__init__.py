@@ -1,0 +1,1 @@
+"""leaky_relu: y = x where x > 0, else slope * x."""

@@ -1,0 +1,72 @@
+"""Devices: 'cpu' computes with NumPy, 'cuda' with CuPy. Importing minigan never needs CuPy."""
+
+from __future__ import annotations
+
+import numpy
+
+try:
+    import cupy
+except ImportError:  # CuPy is optional; the CPU device works without it
+    cupy = None
+
+DEVICES = ("cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    """True when CuPy is installed and sees at least one GPU."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # a CuPy without a driver raises its own CUDARuntimeError
+        return False
+
+
+def check_device(device: str) -> str:
+    """Return a canonical device name ('cuda:0' -> 'cuda'), or raise naming what is wrong."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    name = device.split(":")[0]
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    if name == "cuda" and cupy is None:
+        raise RuntimeError("device 'cuda' needs CuPy: pip install 'minigan[cuda]'")
+    return name
+
+
+def xp_of(device: str):
+    """The array module of a device: numpy for 'cpu', cupy for 'cuda'."""
+    return cupy if check_device(device) == "cuda" else numpy
+
+
+def get_array_module(*arrays):
+    """numpy or cupy, whichever the arrays belong to (numpy when CuPy is absent)."""
+    if cupy is not None:
+        for a in arrays:
+            if isinstance(a, cupy.ndarray):
+                return cupy
+    return numpy
+
+
+def device_of(array) -> str:
+    """'cuda' for a CuPy array, 'cpu' for anything else."""
+    return "cuda" if cupy is not None and isinstance(array, cupy.ndarray) else "cpu"
+
+
+def to_device(array, device: str):
+    """The array moved to a device (the same object if it is already there)."""
+    if check_device(device) == "cuda":
+        return cupy.asarray(array)
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def scatter_add(xp, a, index, values) -> None:
+    """a[index] += values, adding repeated indices up (numpy.add.at, on either device)."""
+    if xp is numpy:
+        numpy.add.at(a, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(a, index, values)

@@ -1,0 +1,138 @@
+"""conv2d, conv_transpose2d and conv2d's weight gradient: a set closed under differentiation.
+
+conv2d's input gradient is a transposed convolution, its weight gradient is Conv2dGradW; the transposed
+convolution's gradients are a convolution and Conv2dGradW; Conv2dGradW's are a transposed convolution and a
+convolution. So gradients of every order run on the same three kernels.
+"""
+
+from __future__ import annotations
+
+from kernels.conv2d import reference as conv2d_kernel
+from kernels.conv_transpose2d import reference as conv_transpose2d_kernel
+from minigan.autograd import Function
+from minigan.tensor import Tensor
+
+
+def _crop(y: Tensor, size: tuple) -> Tensor:
+    """y cut to spatial size (rows and columns at the end dropped)."""
+    return y if y.shape[2:] == tuple(size) else y[:, :, :size[0], :size[1]]
+
+
+def _output_padding(in_size, out_size, kernel_size, stride, padding, dilation) -> tuple:
+    """The output_padding that makes the transposed convolution of a conv2d output come back to in_size."""
+    return tuple(i + 2 * p - d * (k - 1) - 1 - (o - 1) * s
+                 for i, o, k, s, p, d in zip(in_size, out_size, kernel_size, stride, padding, dilation))
+
+
+class Conv2d(Function):
+    def __init__(self, stride: tuple, padding: tuple, dilation: tuple):
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x, W, b):
+        return conv2d_kernel.forward(x, W, b, self.stride, self.padding, self.dilation)
+
+    def backward(self, gy):
+        x, W, b = self.inputs
+        s, p, d = self.stride, self.padding, self.dilation
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:
+            op = _output_padding(x.shape[2:], gy.shape[2:], W.shape[2:], s, p, d)
+            gx = ConvTranspose2d(s, p, op, d).apply(gy, W, None)
+        if self.needs_input_grad[1]:
+            gW = Conv2dGradW(W.shape[2:], s, p, d).apply(x, gy)
+        if b is not None and self.needs_input_grad[2]:
+            gb = gy.sum((0, 2, 3))
+        return gx, gW, gb
+
+
+class ConvTranspose2d(Function):
+    def __init__(self, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple):
+        self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
+
+    def forward(self, x, W, b):
+        return conv_transpose2d_kernel.forward(x, W, b, self.stride, self.padding, self.output_padding,
+                                               self.dilation)
+
+    def backward(self, gy):
+        x, W, b = self.inputs
+        s, p, d = self.stride, self.padding, self.dilation
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:
+            gx = _crop(Conv2d(s, p, d).apply(gy, W, None), x.shape[2:])
+        if self.needs_input_grad[1]:
+            gW = Conv2dGradW(W.shape[2:], s, p, d).apply(gy, x)
+        if b is not None and self.needs_input_grad[2]:
+            gb = gy.sum((0, 2, 3))
+        return gx, gW, gb
+
+
+class Conv2dGradW(Function):
+    """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy)."""
+
+    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple):
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+
+    def forward(self, x, gy):
+        return conv2d_kernel.backward_filter(x, gy, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        s, p, d = self.stride, self.padding, self.dilation
+        gx = ggy = None
+        if self.needs_input_grad[0]:
+            op = _output_padding(x.shape[2:], gy.shape[2:], self.kernel_size, s, p, d)
+            gx = ConvTranspose2d(s, p, op, d).apply(gy, ggW, None)
+        if self.needs_input_grad[1]:
+            ggy = _crop(Conv2d(s, p, d).apply(x, ggW, None), gy.shape[2:])
+        return gx, ggy
+
+
+def _pair(value, name: str, op: str, minimum: int) -> tuple:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+        raise ValueError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair
+
+
+def _check_operands(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, channels_axis: int) -> None:
+    if x.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4-D weight, got shape {weight.shape}")
+    if x.shape[1] != weight.shape[channels_axis]:
+        raise RuntimeError(f"{op}: weight of shape {weight.shape} expects {weight.shape[channels_axis]} input "
+                           f"channels, got input of shape {x.shape}")
+    out_channels = weight.shape[1 - channels_axis]
+    if bias is not None and bias.shape != (out_channels,):
+        raise RuntimeError(f"{op}: expected bias of shape ({out_channels},), got {bias.shape}")
+    for t, name in ((weight, "weight"), (bias, "bias")):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{op}: input has dtype {x.dtype} but {name} has dtype {t.dtype}")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1) -> Tensor:
+    """2-D cross-correlation: y[n, k] = b[k] + sum_c W[k, c] * x[n, c], weight (out, in, kh, kw)."""
+    _check_operands("conv2d", input, weight, bias, 1)
+    s, p = _pair(stride, "stride", "conv2d", 1), _pair(padding, "padding", "conv2d", 0)
+    d = _pair(dilation, "dilation", "conv2d", 1)
+    for size, k, pi, di in zip(input.shape[2:], weight.shape[2:], p, d):
+        if size + 2 * pi < di * (k - 1) + 1:
+            raise RuntimeError(f"conv2d: kernel {tuple(weight.shape[2:])} with dilation {d} is larger than the "
+                               f"padded input ({input.shape[2] + 2 * p[0]}, {input.shape[3] + 2 * p[1]})")
+    return Conv2d(s, p, d).apply(input, weight, bias)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, dilation=1) -> Tensor:
+    """The adjoint of conv2d with respect to its input (a "deconvolution"), weight (in, out, kh, kw)."""
+    op = "conv_transpose2d"
+    _check_operands(op, input, weight, bias, 0)
+    s, p = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0)
+    o, d = _pair(output_padding, "output_padding", op, 0), _pair(dilation, "dilation", op, 1)
+    if any(oi >= max(si, di) for oi, si, di in zip(o, s, d)):
+        raise ValueError(f"{op}: output_padding {o} must be smaller than stride {s} or dilation {d}")
+    out = [conv_transpose2d_kernel.output_size(n, k, si, pi, oi, di)
+           for n, k, si, pi, oi, di in zip(input.shape[2:], weight.shape[2:], s, p, o, d)]
+    if min(out) < 1:
+        raise RuntimeError(f"{op}: padding {p} leaves an empty output ({out[0]}, {out[1]}) for input {input.shape}")
+    return ConvTranspose2d(s, p, o, d).apply(input, weight, bias)

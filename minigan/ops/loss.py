@@ -1,0 +1,91 @@
+"""Losses, each from logits or log-probabilities where that is the stable form."""
+
+from __future__ import annotations
+
+from minigan.ops.reduce import log_softmax, mean, sum
+from minigan.ops.shape import flatten, getitem
+from minigan.ops.unary import Softplus, clamp, log
+from minigan.tensor import Tensor, arange
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target of shape {target.shape} does not match input of shape {input.shape}")
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) without a linear cut-off: exact for logits of any size."""
+    return Softplus(1.0, float("inf")).apply(x)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """-w [p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] with p = pos_weight, from logits x.
+
+    Written as (1 - t) x + (1 + (p - 1) t) softplus(-x), which neither overflows nor loses precision.
+    """
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    weight_of_log = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * input + weight_of_log * _softplus(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """-w [t log p + (1 - t) log(1 - p)] for probabilities p; each log is clamped at -100 as in PyTorch."""
+    _same_shape("binary_cross_entropy", input, target)
+    lo, hi = float(input.data.min()), float(input.data.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got [{lo}, {hi}]")
+    loss = -(target * clamp(log(input), min=-100) + (1 - target) * clamp(log(1 - input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """-w[t] input[n, t] for log-probabilities input (N, C) or (N, C, d...) and class indices target."""
+    if input.ndim < 2 or target.shape != input.shape[:1] + input.shape[2:]:
+        raise ValueError(f"nll_loss: expected input (N, C, ...) and target (N, ...), got {input.shape} and "
+                         f"{target.shape}")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
+    c = input.shape[1]
+    if target.numel() and (int(target.data.min()) < 0 or int(target.data.max()) >= c):
+        raise IndexError(f"nll_loss: target holds classes outside [0, {c})")
+    if input.ndim > 2:
+        input = flatten(input.permute(0, *range(2, input.ndim), 1), 0, -2)
+    t = flatten(target)
+    picked = getitem(input, (arange(t.shape[0], device=t.device), t))
+    w = None if weight is None else getitem(weight, t)
+    loss = -picked if w is None else -picked * w
+    if reduction == "mean" and w is not None:
+        return sum(loss) / sum(w)
+    if reduction == "none":
+        return loss.reshape(target.shape)
+    return _reduce(loss, reduction, "nll_loss")
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """nll_loss of log_softmax over the class axis 1."""
+    return nll_loss(log_softmax(input, 1), target, weight, reduction)

@@ -1,0 +1,145 @@
+"""Reductions: sum, mean, var, std, max, min, logsumexp, and log_softmax / softmax over a dimension."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import namedtuple
+
+from minigan import backend
+from minigan.autograd import Function
+from minigan.ops.shape import Sum, _dim, broadcast_to, reshape
+from minigan.ops.unary import exp, log
+from minigan.tensor import Tensor
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _axes(dim, ndim: int, op: str) -> tuple:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    return tuple(sorted({_dim(d, ndim, op) for d in dims}))
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Sum(_axes(dim, x.ndim, "sum"), keepdim).apply(x)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = _axes(dim, x.ndim, "mean")
+    n = math.prod(x.shape[a] for a in axes)
+    return sum(x, axes, keepdim) / n
+
+
+def var(x: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    """Mean squared deviation, divided by n - 1 when unbiased (Bessel's correction) as torch.var."""
+    axes = _axes(dim, x.ndim, "var")
+    n = math.prod(x.shape[a] for a in axes)
+    d = x - mean(x, axes, keepdim=True)
+    return sum(d * d, axes, keepdim) / (n - 1 if unbiased else n)
+
+
+def std(x: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    return var(x, dim, unbiased, keepdim) ** 0.5
+
+
+class Extreme(Function):
+    """The largest (sign 1) or smallest (sign -1) value over axes.
+
+    The gradient goes to the selected element: the first one along a given dim (as the returned index), or
+    shared equally among ties for a full reduction.
+    """
+
+    def __init__(self, sign: int, axis: int | None, keepdims: bool):
+        self.sign, self.axis, self.keepdims = sign, axis, keepdims
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        pick = xp.argmax if self.sign > 0 else xp.argmin
+        if self.axis is None:
+            y = x.max() if self.sign > 0 else x.min()
+            hit = x == y
+            self.mask = (hit / hit.sum()).astype(x.dtype)
+            return y.reshape((1,) * x.ndim) if self.keepdims else y
+        self.index = pick(x, axis=self.axis)
+        positions = xp.arange(x.shape[self.axis]).reshape((-1,) + (1,) * (x.ndim - 1 - self.axis))
+        self.mask = (positions == xp.expand_dims(self.index, self.axis)).astype(x.dtype)
+        picked = xp.take_along_axis(x, xp.expand_dims(self.index, self.axis), self.axis)
+        return picked if self.keepdims else picked.squeeze(self.axis)
+
+    def backward(self, gy):
+        shape = self.mask.shape
+        kept = tuple(1 if self.axis is None or i == self.axis else s for i, s in enumerate(shape))
+        return broadcast_to(reshape(gy, kept), shape) * Tensor(self.mask)
+
+
+def _extreme(sign: int, x: Tensor, dim, keepdim: bool):
+    if x.numel() == 0:
+        raise RuntimeError(f"{'max' if sign > 0 else 'min'}: the tensor is empty")
+    if dim is None:
+        return Extreme(sign, None, keepdim).apply(x)
+    f = Extreme(sign, _dim(dim, x.ndim, "max" if sign > 0 else "min"), keepdim)
+    values = f.apply(x)
+    index = f.index if not keepdim else backend.get_array_module(f.index).expand_dims(f.index, f.axis)
+    return ValuesIndices(values, Tensor(index.astype("int64")))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):
+    """The largest value; with dim, the pair (values, indices) along it, as torch.max."""
+    return _extreme(1, x, dim, keepdim)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):
+    """The smallest value; with dim, the pair (values, indices) along it, as torch.min."""
+    return _extreme(-1, x, dim, keepdim)
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, "argmin")
+
+
+def _arg(x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
+    xp = backend.get_array_module(x.data)
+    if dim is None:
+        return Tensor(xp.asarray(getattr(xp, name)(x.data), dtype="int64"))
+    axis = _dim(dim, x.ndim, name)
+    index = getattr(xp, name)(x.data, axis=axis)
+    return Tensor((xp.expand_dims(index, axis) if keepdim else index).astype("int64"))
+
+
+class LogSoftmax(Function):
+    """y = x - log(sum(exp(x))) along an axis; its gradient is gy - softmax(x) * sum(gy)."""
+
+    saves_outputs = True
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):
+        return gy - exp(self.output()) * sum(gy, self.axis, keepdim=True)
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    return LogSoftmax(_dim(dim, x.ndim, "log_softmax")).apply(x)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    return exp(log_softmax(x, dim))
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over dim, shifted by the (constant) maximum so that it never overflows."""
+    axes = _axes(dim, x.ndim, "logsumexp")
+    m = Tensor(x.data.max(axis=axes, keepdims=True))
+    y = log(sum(exp(x - m), axes, keepdim=True)) + m
+    return reshape(y, tuple(s for i, s in enumerate(y.shape) if i not in axes)) if not keepdim else y
