@@ -1,16 +1,68 @@
 """minigan: a small array framework for generative adversarial networks, on NumPy (CPU) or CuPy (GPU)."""
 
-from minigan.tensor import (Tensor, arange, bool_, empty, float32, float64, full, full_like, get_default_dtype,
-                            int32, int64, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-                            set_default_dtype, tensor, zeros, zeros_like)
+from minigan import nn, optim
 from minigan.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigan.backend import cuda_available
+from minigan.ops import (
+    abs,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    exp,
+    flatten,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    permute,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    std,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
 from minigan.random import get_rng_state, manual_seed, set_rng_state
-from minigan.ops import (abs, argmax, argmin, cat, clamp, exp, flatten, log, log_softmax, logsumexp, matmul,
-                         max, maximum, mean, min, minimum, permute, relu, reshape, sigmoid, softmax, sqrt,
-                         squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
-from minigan import nn, optim
 from minigan.serialization import load, save
+from minigan.tensor import (
+    Tensor,
+    arange,
+    bool_,
+    empty,
+    float32,
+    float64,
+    full,
+    full_like,
+    get_default_dtype,
+    int32,
+    int64,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    set_default_dtype,
+    tensor,
+    zeros,
+    zeros_like,
+)
 
 __version__ = "0.1.0"
 

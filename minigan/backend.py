@@ -18,7 +18,7 @@ def cuda_available() -> bool:
         return False
     try:
         return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # a CuPy without a driver raises its own CUDARuntimeError
+    except cupy.cuda.runtime.CUDARuntimeError:  # CuPy installed, but no driver or no GPU
         return False
 
 

@@ -549,4 +549,4 @@ def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -
     return _like(rand, t, dtype, device, requires_grad)
 
 
-from minigan import autograd, ops, random  # noqa: E402  (they build on Tensor, defined above)
+from minigan import autograd, ops, random

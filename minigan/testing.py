@@ -53,7 +53,7 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
         vs = [rng.standard_normal(inputs[k].shape) for k in checked]
         analytic = float(sum(numpy.vdot(g, v) for g, v in zip(grads, vs)))
 
-        def shifted(sign: float) -> float:
+        def shifted(sign: float, vs=vs) -> float:
             moved = list(inputs)
             for k, v in zip(checked, vs):
                 moved[k] = Tensor(inputs[k].data + sign * eps * _on_device(v, inputs[k]), requires_grad=True)

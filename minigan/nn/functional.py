@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from minigan import random
-from minigan.ops import (batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits, conv2d,
-                         conv_transpose2d, cross_entropy, getitem, leaky_relu, log_softmax, matmul, mse_loss,
-                         nll_loss, relu, sigmoid, softmax, softplus, tanh)
+from minigan.ops import (
+    batch_norm,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    conv2d,
+    conv_transpose2d,
+    cross_entropy,
+    getitem,
+    leaky_relu,
+    log_softmax,
+    matmul,
+    mse_loss,
+    nll_loss,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
 from minigan.tensor import Tensor
 
 __all__ = [

@@ -1,17 +1,27 @@
 """Differentiable functions on Tensors. Each one is a Function (forward on arrays, backward on Tensors) or
 a composition of them; minigan.nn.functional re-exports them with PyTorch's signatures."""
 
-from minigan.ops.arith import (Cast, Identity, ToDevice, add, as_tensor, compare, div, matmul, mul, neg, pow,
-                               sub)
+from minigan.ops.arith import Cast, Identity, ToDevice, add, as_tensor, compare, div, matmul, mul, neg, pow, sub
 from minigan.ops.batch_norm import batch_norm
 from minigan.ops.conv import conv2d, conv_transpose2d
 from minigan.ops.leaky_relu import leaky_relu, relu
-from minigan.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss,
-                              nll_loss)
-from minigan.ops.reduce import (argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum,
-                                var)
-from minigan.ops.shape import (array_index, broadcast_to, cat, expand, flatten, getitem, permute, reshape,
-                               squeeze, stack, sum_to, transpose, unsqueeze)
+from minigan.ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from minigan.ops.reduce import argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var
+from minigan.ops.shape import (
+    array_index,
+    broadcast_to,
+    cat,
+    expand,
+    flatten,
+    getitem,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    sum_to,
+    transpose,
+    unsqueeze,
+)
 from minigan.ops.unary import abs, clamp, exp, log, maximum, minimum, sigmoid, softplus, sqrt, tanh, where
 
 __all__ = [

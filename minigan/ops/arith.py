@@ -11,7 +11,7 @@ import numpy
 
 from minigan import backend
 from minigan.autograd import Function
-from minigan.ops.shape import sum_to, unsqueeze, squeeze
+from minigan.ops.shape import squeeze, sum_to, unsqueeze
 from minigan.tensor import Tensor, get_default_dtype, tensor
 
 
@@ -230,4 +230,4 @@ def compare(op: str, a, b) -> Tensor:
     return Tensor(getattr(xp, _COMPARE[op])(a.data, b.data))
 
 
-from minigan.ops.unary import log, where  # noqa: E402  (unary builds on the arithmetic above)
+from minigan.ops.unary import log, where

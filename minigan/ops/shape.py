@@ -5,6 +5,7 @@ Each backward is another shape operation, so the set is closed under differentia
 
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy
@@ -226,7 +227,7 @@ class Concatenate(Function):
     def backward(self, gy):
         bounds = numpy.cumsum([0] + self.sizes)
         lead = (slice(None),) * self.axis
-        return tuple(gy[lead + (slice(int(a), int(b)),)] for a, b in zip(bounds[:-1], bounds[1:]))
+        return tuple(gy[lead + (slice(int(a), int(b)),)] for a, b in itertools.pairwise(bounds))
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
