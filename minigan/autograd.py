@@ -12,6 +12,8 @@ import itertools
 import weakref
 from collections.abc import Sequence
 
+import numpy
+
 from minigan.tensor import Tensor
 
 _grad_enabled = True
@@ -81,6 +83,7 @@ class Function:
         single = not isinstance(ys, tuple)
         ys = (ys,) if single else ys
         record = _grad_enabled and any(x is not None and x.requires_grad for x in inputs)
+        ys = tuple(numpy.asarray(y) if isinstance(y, numpy.generic) else y for y in ys)  # NumPy scalars -> 0-d
         outputs = tuple(Tensor(y, requires_grad=record) for y in ys)
         if record:
             self.inputs = inputs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy
 
 try:
@@ -12,6 +14,7 @@ except ImportError:  # CuPy is optional; the CPU device works without it
 DEVICES = ("cpu", "cuda")
 
 
+@functools.cache
 def cuda_available() -> bool:
     """True when CuPy is installed and sees at least one GPU."""
     if cupy is None:
@@ -31,6 +34,8 @@ def check_device(device: str) -> str:
         raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
     if name == "cuda" and cupy is None:
         raise RuntimeError("device 'cuda' needs CuPy: pip install 'minigan[cuda]'")
+    if name == "cuda" and not cuda_available():
+        raise RuntimeError("device 'cuda' needs a CUDA GPU, and CuPy finds none (or no usable driver)")
     return name
 
 
@@ -61,12 +66,3 @@ def to_device(array, device: str):
         return cupy.asnumpy(array)
     return numpy.asarray(array)
 
-
-def scatter_add(xp, a, index, values) -> None:
-    """a[index] += values, adding repeated indices up (numpy.add.at, on either device)."""
-    if xp is numpy:
-        numpy.add.at(a, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(a, index, values)
