@@ -1,5 +1,17 @@
-"""Neural-network layers with PyTorch semantics."""
+"""Neural-network layers with PyTorch semantics: Module, Parameter, containers, layers, init."""
 
-from minigan.nn import functional
+from minigan.nn import functional, init
+from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from minigan.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from minigan.nn.containers import ModuleList, Sequential
+from minigan.nn.conv import Conv2d, ConvTranspose2d
+from minigan.nn.dropout import Dropout
+from minigan.nn.flatten import Flatten, Unflatten
+from minigan.nn.linear import Embedding, Linear
+from minigan.nn.module import IncompatibleKeys, Module, Parameter
 
-__all__ = ["functional"]
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "IncompatibleKeys", "LeakyReLU", "Linear", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Tanh", "Unflatten", "functional", "init",
+]

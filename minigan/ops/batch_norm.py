@@ -110,6 +110,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     (bias, "bias")):
         if t is not None and t.shape != (c,):
             raise RuntimeError(f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {input.shape}")
+        if t is not None and t.device != input.device:
+            raise RuntimeError(f"batch_norm: input is on {input.device} but {name} is on {t.device}")
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"batch_norm: input has dtype {input.dtype} but {name} has dtype {t.dtype}")
     gamma = weight if weight is not None else _constant(input, 1)
     beta = bias if bias is not None else _constant(input, 0)
     if not training:

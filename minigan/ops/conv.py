@@ -7,6 +7,8 @@ convolution. So gradients of every order run on the same three kernels.
 
 from __future__ import annotations
 
+import numbers
+
 from kernels.conv2d import reference as conv2d_kernel
 from kernels.conv_transpose2d import reference as conv_transpose2d_kernel
 from minigan.autograd import Function
@@ -88,10 +90,11 @@ class Conv2dGradW(Function):
 
 
 def _pair(value, name: str, op: str, minimum: int) -> tuple:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+    pair = (value, value) if isinstance(value, numbers.Integral) else value
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+            or not all(isinstance(v, numbers.Integral) and v >= minimum for v in pair)):
         raise ValueError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair
+    return tuple(int(v) for v in pair)
 
 
 def _check_operands(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, channels_axis: int) -> None:

@@ -48,7 +48,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     def forward(self, x):
-        return abs(x)
+        return backend.get_array_module(x).abs(x)
 
     def backward(self, gy):
         x = self.inputs[0].data
@@ -67,12 +67,14 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2, which never overflows."""
+    """y = 1 / (1 + exp(-x)), as e / (1 + e) with e = exp(x) for x < 0: no overflow, full precision in both tails."""
 
     saves_outputs = True
 
     def forward(self, x):
-        return backend.get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5
+        xp = backend.get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
     def backward(self, gy):
         y = self.output()

@@ -1,0 +1,74 @@
+"""Adam (Kingma and Ba, 2015), with L2 weight decay and the AMSGrad variant, as torch.optim.Adam."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from minigan import backend
+from minigan.optim.optimizer import Optimizer, lerp_
+from minigan.tensor import Tensor
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: running averages m of g and v of g^2, and p -= lr * m_hat / (sqrt(v_hat) + eps).
+
+    m_hat = m / (1 - beta1^t) and v_hat = v / (1 - beta2^t) undo the bias of averages started at zero.
+    weight_decay adds weight_decay * p to the gradient (L2, not AdamW's decoupled decay); amsgrad divides by
+    the largest v seen so far instead of v.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 amsgrad: bool = False):
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad}
+        super().__init__(params, defaults)
+
+    def check_hyperparameters(self, group: dict[str, Any]) -> None:
+        super().check_hyperparameters(group)
+        betas = group["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        for k, beta in enumerate(betas):
+            if not 0 <= beta < 1:
+                raise ValueError(f"Adam: invalid beta{k + 1} {beta}: must be in [0, 1)")
+        if not group["eps"] >= 0:
+            raise ValueError(f"Adam: invalid eps {group['eps']}: must be >= 0")
+        if not group["weight_decay"] >= 0:
+            raise ValueError(f"Adam: invalid weight_decay {group['weight_decay']}: must be >= 0")
+
+    def init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        xp = backend.get_array_module(p.data)
+        state = {"step": 0, "exp_avg": xp.zeros(p.shape, p.dtype), "exp_avg_sq": xp.zeros(p.shape, p.dtype)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros(p.shape, p.dtype)
+        return state
+
+    def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = backend.get_array_module(param)
+        beta1, beta2 = group["betas"]
+        weight_decay, exp_avg, exp_avg_sq = group["weight_decay"], state["exp_avg"], state["exp_avg_sq"]
+        state["step"] += 1
+        step = state["step"]
+        if weight_decay != 0:
+            decayed = param * weight_decay
+            decayed += grad
+            grad = decayed
+        lerp_(exp_avg, grad, 1 - beta1)
+        square = grad * (1 - beta2)
+        square *= grad
+        exp_avg_sq *= beta2
+        exp_avg_sq += square
+        step_size = group["lr"] / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            denom = xp.sqrt(state["max_exp_avg_sq"])
+        else:
+            denom = xp.sqrt(exp_avg_sq)
+        denom /= bias_correction2_sqrt
+        denom += group["eps"]
+        delta = xp.multiply(exp_avg, -step_size, out=square)
+        delta /= denom
+        param += delta

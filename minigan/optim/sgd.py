@@ -1,0 +1,60 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from minigan.optim.optimizer import Optimizer
+from minigan.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: p -= lr * d, where d is the gradient (plus weight_decay * p) or its momentum buffer.
+
+    With momentum the buffer starts as the first gradient, then b = momentum * b + (1 - dampening) * g;
+    Nesterov uses d = g + momentum * b instead of d = b.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov}
+        super().__init__(params, defaults)
+
+    def check_hyperparameters(self, group: dict[str, Any]) -> None:
+        super().check_hyperparameters(group)
+        if not group["momentum"] >= 0:
+            raise ValueError(f"SGD: invalid momentum {group['momentum']}: must be >= 0")
+        if not group["weight_decay"] >= 0:
+            raise ValueError(f"SGD: invalid weight_decay {group['weight_decay']}: must be >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening 0, got momentum "
+                             f"{group['momentum']} and dampening {group['dampening']}")
+
+    def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
+        owned = weight_decay != 0  # whether d is a temporary array of ours, free to overwrite
+        if owned:
+            d = param * weight_decay
+            d += grad
+        else:
+            d = grad
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = d.copy()
+            else:
+                buf *= momentum
+                buf += d if dampening == 0 else d * (1 - dampening)
+            if group["nesterov"]:
+                nesterov = buf * momentum
+                nesterov += d
+                d, owned = nesterov, True
+            else:
+                d, owned = buf, False
+        if owned:
+            d *= group["lr"]
+            param -= d
+        else:
+            param -= d * group["lr"]
