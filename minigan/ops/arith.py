@@ -16,12 +16,16 @@ from minigan.tensor import Tensor, get_default_dtype, tensor
 
 
 def as_tensor(value, like: Tensor) -> Tensor:
-    """value as a constant Tensor on like's device; a Python number takes like's dtype where it fits."""
+    """value as a constant Tensor on like's device; a Python number takes like's dtype where it fits, else int64
+    (an integer beside a boolean tensor) or the default float dtype (a float beside an integer tensor)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, numbers.Number):
-        if like.dtype.kind in "fc" or isinstance(value, (bool, numbers.Integral)):
+        if like.dtype.kind in "fc" or isinstance(value, bool) or (
+                isinstance(value, numbers.Integral) and like.dtype.kind != "b"):
             dtype = like.dtype
+        elif isinstance(value, numbers.Integral):
+            dtype = numpy.dtype("int64")
         else:
             dtype = get_default_dtype()
         return Tensor(backend.xp_of(like.device).asarray(value, dtype=dtype))
@@ -29,10 +33,16 @@ def as_tensor(value, like: Tensor) -> Tensor:
 
 
 def _operands(op: str, a, b) -> tuple[Tensor, Tensor]:
+    a_number, b_number = isinstance(a, numbers.Number), isinstance(b, numbers.Number)
     if not isinstance(a, Tensor):
         a = as_tensor(a, b)
     if not isinstance(b, Tensor):
         b = as_tensor(b, a)
+    # a Python float beside an integer tensor gives the default float dtype (NumPy would widen int64 to float64)
+    if b_number and b.dtype.kind == "f" and a.dtype.kind in "iub":
+        a = a.to(b.dtype)
+    if a_number and a.dtype.kind == "f" and b.dtype.kind in "iub":
+        b = b.to(a.dtype)
     try:
         numpy.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -189,7 +199,11 @@ def div(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:
     if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
-        return PowScalar(b).apply(a)
+        if isinstance(b, numbers.Integral):
+            return PowScalar(int(b)).apply(a)
+        if a.dtype.kind in "iub":
+            a = a.to(get_default_dtype())
+        return PowScalar(float(b)).apply(a)  # float(): a NumPy float64 exponent does not widen float32
     return Pow().apply(*_operands("pow", a, b))
 
 
