@@ -7,6 +7,7 @@ backward is therefore itself recorded when `create_graph=True`, which gives grad
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import weakref
@@ -24,25 +25,65 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode: bool):
-    """Record the graph (mode=True) or not inside the block; also usable as a decorator."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, bool(mode)
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+class set_grad_enabled:
+    """Turn graph recording on or off now; used in a `with` block, the previous mode comes back at its end;
+    used as a decorator, the function runs in that mode."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        self.mode = bool(mode)
+        self.previous, _grad_enabled = _grad_enabled, self.mode
+
+    def __call__(self, func):
+        global _grad_enabled
+        _grad_enabled = self.previous  # decorating does not switch the mode
+        mode = self.mode
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+
+        return run
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        global _grad_enabled
+        _grad_enabled = self.previous
 
 
-def no_grad():
-    """Operations inside the block are not recorded: no graph, no saved arrays."""
-    return set_grad_enabled(False)
+class _GradMode(contextlib.ContextDecorator):
+    mode = True
+
+    def __new__(cls, func=None):
+        """Bare use as a decorator (@no_grad) wraps func at once; no_grad() makes a context manager."""
+        self = super().__new__(cls)
+        return self(func) if callable(func) else self
+
+    def _recreate_cm(self):
+        return type(self)()  # a fresh one per decorated call, so that recursion restores the right mode
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.previous, _grad_enabled = _grad_enabled, self.mode
+
+    def __exit__(self, *exc) -> None:
+        global _grad_enabled
+        _grad_enabled = self.previous
 
 
-def enable_grad():
-    """Operations inside the block are recorded, even inside no_grad."""
-    return set_grad_enabled(True)
+class no_grad(_GradMode):
+    """Inside the block (or the decorated function) operations are not recorded: no graph, nothing saved."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Inside the block (or the decorated function) operations are recorded, even within no_grad."""
+
+    mode = True
 
 
 class Function:
@@ -196,7 +237,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
             heapq.heappush(heap, (-f.seq, f))
         pending[f][t.output_index] = _accumulate(pending[f][t.output_index], g)
 
-    with set_grad_enabled(create_graph):
+    with enable_grad() if create_graph else no_grad():
         for t, g in zip(outputs, grad_outputs):
             if g.shape != t.shape:
                 raise RuntimeError(f"grad_outputs has shape {g.shape}, but the output has shape {t.shape}")

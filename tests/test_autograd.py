@@ -156,6 +156,35 @@ def test_grad_modes_as_decorators():
         assert not mg.is_grad_enabled()
 
 
+def test_set_grad_enabled_called_as_a_function_switches_the_mode():
+    mg.set_grad_enabled(False)
+    try:
+        assert not mg.is_grad_enabled()
+        assert not (f64([1.0]) * 2).requires_grad
+    finally:
+        mg.set_grad_enabled(True)
+    assert (f64([1.0]) * 2).requires_grad
+
+
+def test_bare_decorators_and_recursion_restore_the_mode():
+    @mg.no_grad
+    def bare():
+        return mg.is_grad_enabled()
+
+    @mg.no_grad()
+    def nested(n):
+        with mg.enable_grad():
+            inner = nested(n - 1) if n else None
+        return mg.is_grad_enabled(), inner
+
+    assert bare() is False and mg.is_grad_enabled()
+    state, inner = nested(2)
+    while inner is not None:  # every level ran with grad off, whatever its callee did
+        assert state is False
+        state, inner = inner
+    assert mg.is_grad_enabled()
+
+
 # ---- mg.grad ----
 
 def test_grad_allow_unused():
@@ -452,12 +481,29 @@ def test_integer_tensors_with_python_numbers():
     np.testing.assert_allclose((i + 1.5).numpy(), [2.5, 3.5, 4.5])
     np.testing.assert_allclose((i ** 0.5).numpy(), np.sqrt([1.0, 2.0, 3.0]), rtol=1e-6)
     np.testing.assert_array_equal((mg.tensor([True, False]) + 1).numpy(), [2, 1])
+    f = mg.tensor([0.5, 0.5, 0.5])
+    for y in (i + f, f * i, mg.where(i > 1, i, 0.5), i / i, mg.maximum(i, f)):
+        assert y.dtype == mg.float32  # a floating operand wins over an integer one, whatever its width
+    np.testing.assert_array_equal((i / mg.tensor([2, 2, 2])).numpy(), [0.5, 1.0, 1.5])
     mg.set_default_dtype(mg.float64)
     try:
         assert (i + 1.5).dtype == mg.float64
         assert mg.tensor(1.5).dtype == mg.float64
     finally:
         mg.set_default_dtype(mg.float32)
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_zero_dimensional_tensors_accept_dim_0_and_minus_1(dim):
+    x = f64(3.0)
+    for y in (x.sum(dim), x.mean(dim), mg.logsumexp(x, dim), x.max(dim).values, x.min(dim).values,
+              x.squeeze(dim)):
+        assert y.shape == () and y.item() == 3.0
+    assert x.max(dim).indices.item() == 0 and x.argmax(dim).item() == 0
+    (x.max(dim).values * 2 + x.sum(dim)).backward()
+    assert x.grad.item() == 3.0
+    with pytest.raises(IndexError, match="out of range"):
+        x.sum(1)
 
 
 # ---- creation ----

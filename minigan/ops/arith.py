@@ -33,16 +33,15 @@ def as_tensor(value, like: Tensor) -> Tensor:
 
 
 def _operands(op: str, a, b) -> tuple[Tensor, Tensor]:
-    a_number, b_number = isinstance(a, numbers.Number), isinstance(b, numbers.Number)
+    """Both operands as Tensors, promoted as PyTorch does: a floating operand makes an integer one its dtype."""
     if not isinstance(a, Tensor):
         a = as_tensor(a, b)
     if not isinstance(b, Tensor):
         b = as_tensor(b, a)
-    # a Python float beside an integer tensor gives the default float dtype (NumPy would widen int64 to float64)
-    if b_number and b.dtype.kind == "f" and a.dtype.kind in "iub":
-        a = a.to(b.dtype)
-    if a_number and a.dtype.kind == "f" and b.dtype.kind in "iub":
+    if a.dtype.kind in "fc" and b.dtype.kind in "iub":
         b = b.to(a.dtype)
+    elif b.dtype.kind in "fc" and a.dtype.kind in "iub":
+        a = a.to(b.dtype)
     try:
         numpy.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -194,7 +193,11 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    return Div().apply(*_operands("div", a, b))
+    """True division; integer operands give the default float dtype, as in PyTorch."""
+    a, b = _operands("div", a, b)
+    if a.dtype.kind in "iub":
+        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
+    return Div().apply(a, b)
 
 
 def pow(a, b) -> Tensor:

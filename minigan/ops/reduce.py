@@ -10,16 +10,18 @@ from minigan import backend
 from minigan.autograd import Function
 from minigan.ops.shape import Sum, _dim, broadcast_to, reshape
 from minigan.ops.unary import exp, log
-from minigan.tensor import Tensor
+from minigan.tensor import Tensor, int64, zeros
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def _axes(dim, ndim: int, op: str) -> tuple:
+    """The axes to reduce, sorted and non-negative (none for a 0-d tensor, whose dim may be 0 or -1)."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
-    return tuple(sorted({_dim(d, ndim, op) for d in dims}))
+    axes = tuple(sorted({_dim(d, ndim, op) for d in dims}))
+    return axes if ndim else ()
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -77,8 +79,12 @@ class Extreme(Function):
 def _extreme(sign: int, x: Tensor, dim, keepdim: bool):
     if x.numel() == 0:
         raise RuntimeError(f"{'max' if sign > 0 else 'min'}: the tensor is empty")
-    if dim is None:
-        return Extreme(sign, None, keepdim).apply(x)
+    if dim is None or x.ndim == 0:
+        values = Extreme(sign, None, keepdim).apply(x)
+        if dim is None:
+            return values
+        _dim(dim, 0, "max" if sign > 0 else "min")
+        return ValuesIndices(values, zeros((), dtype=int64, device=x.device))
     f = Extreme(sign, _dim(dim, x.ndim, "max" if sign > 0 else "min"), keepdim)
     values = f.apply(x)
     index = f.index if not keepdim else backend.get_array_module(f.index).expand_dims(f.index, f.axis)
@@ -105,7 +111,9 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def _arg(x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
     xp = backend.get_array_module(x.data)
-    if dim is None:
+    if dim is None or x.ndim == 0:
+        if dim is not None:
+            _dim(dim, 0, name)
         return Tensor(xp.asarray(getattr(xp, name)(x.data), dtype="int64"))
     axis = _dim(dim, x.ndim, name)
     index = getattr(xp, name)(x.data, axis=axis)

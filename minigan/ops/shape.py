@@ -16,9 +16,11 @@ from minigan.tensor import Tensor
 
 
 def _dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < max(ndim, 1):
+    """dim as a non-negative axis; a 0-d tensor accepts 0 and -1, as in PyTorch."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
         raise IndexError(f"{op}: dimension {dim} is out of range for a tensor with {ndim} dimensions")
-    return dim % max(ndim, 1)
+    return dim % n
 
 
 class Reshape(Function):
@@ -92,6 +94,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
     d = _dim(dim, x.ndim, "squeeze")
+    if x.ndim == 0:
+        return x
     return reshape(x, x.shape[:d] + x.shape[d + 1:]) if x.shape[d] == 1 else x
 
 
