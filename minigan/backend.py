@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 
 import numpy
 
@@ -66,3 +68,45 @@ def to_device(array, device: str):
         return cupy.asnumpy(array)
     return numpy.asarray(array)
 
+
+
+KERNELS = ("fast", "reference")
+
+
+def _check_kernels(choice: str) -> str:
+    if choice not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, got {choice!r} (MINIGAN_KERNELS or use_kernels)")
+    return choice
+
+
+_kernels = _check_kernels(os.environ.get("MINIGAN_KERNELS", "fast"))
+
+
+class use_kernels:
+    """Select the kernels: 'fast' (Numba on the CPU) or 'reference' (plain NumPy/CuPy, the specification).
+
+    Takes effect at once; used in a `with` block, the previous choice comes back at its end. The environment
+    variable MINIGAN_KERNELS sets the choice at start-up.
+    """
+
+    def __init__(self, choice: str):
+        global _kernels
+        self.previous, _kernels = _kernels, _check_kernels(choice)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        global _kernels
+        _kernels = self.previous
+
+
+def kernels_in_use() -> str:
+    return _kernels
+
+
+def kernel(op: str, array):
+    """The kernel module of operator `op` for the device of `array`: kernels/<op>/cpu.py (Numba) on the CPU
+    when the fast kernels are selected, kernels/<op>/reference.py otherwise."""
+    fast = _kernels == "fast" and device_of(array) == "cpu"
+    return importlib.import_module(f"kernels.{op}.{'cpu' if fast else 'reference'}")

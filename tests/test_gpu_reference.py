@@ -195,8 +195,8 @@ def test_reference_batch_norm_and_leaky_relu_kernels_on_cupy_arrays(dtype):
     gpu = batch_norm_ref.forward_train(x_g, gamma_g, beta_g, 1e-5)
     for what, a, b in zip(("y", "mean", "var", "invstd"), gpu, cpu):
         assert_gpu_result(a, b, dtype, f"forward_train {what}")
-    cpu_grads = batch_norm_ref.backward(x, gamma, cpu[1], cpu[3], gy)
-    gpu_grads = batch_norm_ref.backward(x_g, gamma_g, gpu[1], gpu[3], gy_g)
+    cpu_grads = batch_norm_ref.backward(x, gamma, beta, cpu[1], cpu[3], gy)
+    gpu_grads = batch_norm_ref.backward(x_g, gamma_g, beta_g, gpu[1], gpu[3], gy_g)
     for what, a, b in zip(("gx", "ggamma", "gbeta"), gpu_grads, cpu_grads):
         assert_gpu_result(a, b, dtype, f"backward {what}")
     assert_gpu_result(batch_norm_ref.forward_eval(x_g, *on_gpu(running_mean, running_var), gamma_g, beta_g, 1e-5),

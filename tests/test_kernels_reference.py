@@ -270,7 +270,7 @@ def test_batch_norm_forward_train_and_backward(inputs):
     assert_close(invstd, 1 / torch.sqrt(var_t + eps), dtype, "forward_train invstd")
 
     y_t.backward(th(gy))
-    gx, ggamma, gbeta = batch_norm_ref.backward(x, gamma, mean, invstd, gy)
+    gx, ggamma, gbeta = batch_norm_ref.backward(x, gamma, beta, mean, invstd, gy)
     assert_close(gx, x_t.grad, dtype, "backward gx")
     assert_close(ggamma, gamma_t.grad, dtype, "backward ggamma")
     assert_close(gbeta, beta_t.grad, dtype, "backward gbeta")

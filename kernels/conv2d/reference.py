@@ -8,7 +8,7 @@ with p zeros on each side,
 im2col lays the window of every output pixel out as a column, so that the sum is one matrix product.
 """
 
-from minigan.backend import get_array_module
+from kernels import get_array_module
 
 
 def output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:

@@ -9,8 +9,8 @@ over every c, i, j, u, v, and y has size (H - 1) s - 2 p + d (k - 1) + output_pa
 product that makes columns, followed by col2im, which adds them up in place.
 """
 
+from kernels import get_array_module
 from kernels.conv2d.reference import col2im
-from minigan.backend import get_array_module
 
 
 def output_size(size: int, k: int, stride: int, padding: int, output_padding: int, dilation: int) -> int:

@@ -3,7 +3,7 @@
 y = x where x > 0, else slope x; the gradient is gy where x > 0, else slope gy (at x = 0, the slope side).
 """
 
-from minigan.backend import get_array_module
+from kernels import get_array_module
 
 
 def forward(x, negative_slope: float):

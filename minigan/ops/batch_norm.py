@@ -1,13 +1,16 @@
-"""Batch normalisation with batch statistics (training) and with running statistics (evaluation).
+"""Batch normalisation with batch statistics (training) and with running statistics (evaluation), optionally
+followed by a leaky ReLU (negative_slope; 0 for ReLU) computed in the same pass.
 
 Training: BatchNorm's backward is the Function BatchNormGrad, whose own backward writes the second-order
-terms out in differentiable operations (recomputing the statistics from x), so every order works.
+terms out in differentiable operations (recomputing the statistics from x), so every order works. The
+activation's mask is piecewise constant, so it only gates the gradient (LeakyReLUGrad) at every order.
 """
 
 from __future__ import annotations
 
-from kernels.batch_norm import reference as kernel
 from minigan.autograd import Function
+from minigan.backend import kernel
+from minigan.ops.leaky_relu import LeakyReLUGrad
 from minigan.ops.reduce import mean, sum
 from minigan.ops.shape import reshape
 from minigan.tensor import Tensor, full
@@ -21,77 +24,96 @@ def _per_channel(a: Tensor, x: Tensor) -> Tensor:
     return reshape(a, (1, -1) + (1,) * (x.ndim - 2))
 
 
-class BatchNorm(Function):
-    """y = gamma (x - mean) / sqrt(var + eps) + beta with the batch's per-channel mean and biased variance."""
+def _through_activation(g: Tensor, z, negative_slope) -> Tensor:
+    """g gated by the activation at pre-activation z (an array): g itself when there is no activation."""
+    return g if negative_slope is None else LeakyReLUGrad(z, negative_slope).apply(g)
 
-    def __init__(self, eps: float):
-        self.eps = eps
+
+class BatchNorm(Function):
+    """y = act(gamma (x - mean) / sqrt(var + eps) + beta) with the batch's per-channel mean and biased variance."""
+
+    def __init__(self, eps: float, negative_slope: float | None):
+        self.eps, self.negative_slope = eps, negative_slope
 
     def forward(self, x, gamma, beta):
-        y, self.mean, self.var, self.invstd = kernel.forward_train(x, gamma, beta, self.eps)
+        y, self.mean, self.var, self.invstd = kernel("batch_norm", x).forward_train(x, gamma, beta, self.eps,
+                                                                                  self.negative_slope)
         return y
 
     def backward(self, gy):
-        x, gamma, _ = self.inputs
-        return BatchNormGrad(self.eps, self.mean, self.invstd).apply(x, gamma, gy)
+        x, gamma, beta = self.inputs
+        return BatchNormGrad(self.eps, self.mean, self.invstd, self.negative_slope).apply(x, gamma, beta, gy)
 
 
 class BatchNormGrad(Function):
-    """(gx, ggamma, gbeta) of BatchNorm as a function of (x, gamma, gy).
+    """(gx, ggamma, gbeta) of BatchNorm as a function of (x, gamma, beta, gy).
 
-    With r = 1/sqrt(var + eps), x_hat = (x - mean) r, m() the per-channel mean and
-    h = gy - m(gy) - x_hat m(gy x_hat), the forward gives gx = gamma r h. Its vector-Jacobian product with
-    (ggx, gggamma, ggbeta):
-        d/dgy    = ggbeta + gggamma x_hat + gamma r (ggx - m(ggx) - x_hat m(ggx x_hat))
+    With r = 1/sqrt(var + eps), x_hat = (x - mean) r, m() the per-channel mean, gz = gy gated by the
+    activation and h = gz - m(gz) - x_hat m(gz x_hat), the forward gives gx = gamma r h. Its vector-Jacobian
+    product with (ggx, gggamma, ggbeta), before the gate is applied again to the gz part:
+        d/dgz    = ggbeta + gggamma x_hat + gamma r (ggx - m(ggx) - x_hat m(ggx x_hat))
         d/dgamma = sum(ggx r h)
-        d/dx     = gggamma r h - gamma r^2 (x_hat (m(ggx gy) - m(ggx) m(gy) - m(ggx x_hat) m(gy x_hat))
-                                            + m(gy x_hat) (ggx - m(ggx) - x_hat m(ggx x_hat)) + m(ggx x_hat) h)
+        d/dx     = gggamma r h - gamma r^2 (x_hat (m(ggx gz) - m(ggx) m(gz) - m(ggx x_hat) m(gz x_hat))
+                                            + m(gz x_hat) (ggx - m(ggx) - x_hat m(ggx x_hat)) + m(ggx x_hat) h)
+    and d/dbeta = 0 (beta only moves the gate, which is flat almost everywhere).
     """
 
-    def __init__(self, eps: float, mean, invstd):
-        self.eps, self.mean, self.invstd = eps, mean, invstd
+    def __init__(self, eps: float, mean, invstd, negative_slope: float | None):
+        self.eps, self.mean, self.invstd, self.negative_slope = eps, mean, invstd, negative_slope
 
-    def forward(self, x, gamma, gy):
-        return kernel.backward(x, gamma, self.mean, self.invstd, gy)
+    def forward(self, x, gamma, beta, gy):
+        return kernel("batch_norm", x).backward(x, gamma, beta, self.mean, self.invstd, gy, self.negative_slope)
 
     def backward(self, ggx, gggamma, ggbeta):
-        x, gamma, gy = self.inputs
+        x, gamma, beta, gy = self.inputs
         axes = _axes(x)
 
         def m(t):
             return mean(t, axes, keepdim=True)
 
+        z = None
+        if self.negative_slope is not None:
+            z = kernel("batch_norm", x.data).forward_train(x.data, gamma.data, beta.data, self.eps)[0]
+        gz = _through_activation(gy, z, self.negative_slope)
         xc = x - m(x)
         r = (m(xc * xc) + self.eps) ** -0.5
         x_hat = xc * r
         g, gg_gamma, gg_beta = _per_channel(gamma, x), _per_channel(gggamma, x), _per_channel(ggbeta, x)
-        m_gy, m_gyx, m_ggx, m_ggxx = m(gy), m(gy * x_hat), m(ggx), m(ggx * x_hat)
-        h = gy - m_gy - x_hat * m_gyx
+        m_gz, m_gzx, m_ggx, m_ggxx = m(gz), m(gz * x_hat), m(ggx), m(ggx * x_hat)
+        h = gz - m_gz - x_hat * m_gzx
         k = ggx - m_ggx - x_hat * m_ggxx
-        g_gy = gg_beta + gg_gamma * x_hat + g * r * k
+        g_gz = gg_beta + gg_gamma * x_hat + g * r * k
         g_gamma = sum(ggx * r * h, axes)
-        a = m(ggx * gy) - m_ggx * m_gy - m_ggxx * m_gyx
-        g_x = gg_gamma * r * h - g * r * r * (x_hat * a + m_gyx * k + m_ggxx * h)
-        return g_x, g_gamma, g_gy
+        a = m(ggx * gz) - m_ggx * m_gz - m_ggxx * m_gzx
+        g_x = gg_gamma * r * h - g * r * r * (x_hat * a + m_gzx * k + m_ggxx * h)
+        return g_x, g_gamma, None, _through_activation(g_gz, z, self.negative_slope)
 
 
 class BatchNormEval(Function):
-    """y = gamma (x - running_mean) / sqrt(running_var + eps) + beta: affine in x, gamma and beta."""
+    """y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta): affine in x, gamma and beta, then
+    gated by the activation."""
 
-    def __init__(self, running_mean, running_var, eps: float):
+    def __init__(self, running_mean, running_var, eps: float, negative_slope: float | None):
         self.running_mean, self.running_var, self.eps = running_mean, running_var, eps
+        self.negative_slope = negative_slope
 
     def forward(self, x, gamma, beta):
-        return kernel.forward_eval(x, self.running_mean, self.running_var, gamma, beta, self.eps)
+        return kernel("batch_norm", x).forward_eval(x, self.running_mean, self.running_var, gamma, beta, self.eps,
+                                                    self.negative_slope)
 
     def backward(self, gy):
-        x, gamma, _ = self.inputs
+        x, gamma, beta = self.inputs
+        z = None
+        if self.negative_slope is not None:
+            z = kernel("batch_norm", x.data).forward_eval(x.data, self.running_mean, self.running_var, gamma.data,
+                                                          beta.data, self.eps)
+        gz = _through_activation(gy, z, self.negative_slope)
         axes = _axes(x)
         r = Tensor(1 / (self.running_var + self.eps) ** 0.5)
         x_hat = (x - _per_channel(Tensor(self.running_mean), x)) * _per_channel(r, x)
-        gx = gy * _per_channel(gamma * r, x) if self.needs_input_grad[0] else None
-        ggamma = sum(gy * x_hat, axes) if self.needs_input_grad[1] else None
-        gbeta = sum(gy, axes) if self.needs_input_grad[2] else None
+        gx = gz * _per_channel(gamma * r, x) if self.needs_input_grad[0] else None
+        ggamma = sum(gz * x_hat, axes) if self.needs_input_grad[1] else None
+        gbeta = sum(gz, axes) if self.needs_input_grad[2] else None
         return gx, ggamma, gbeta
 
 
@@ -103,6 +125,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     In training the batch's statistics are used, and the running ones move towards them by `momentum`
     (the variance unbiased, as PyTorch); in evaluation the running statistics are used.
     """
+    return batch_norm_act(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def batch_norm_act(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                   weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                   momentum: float = 0.1, eps: float = 1e-5, negative_slope: float | None = None) -> Tensor:
+    """batch_norm, then leaky_relu(negative_slope) (0: relu; None: no activation), in one pass over the data."""
     if input.ndim < 2:
         raise RuntimeError(f"batch_norm: expected an input of shape (N, C) or (N, C, ...), got {input.shape}")
     c = input.shape[1]
@@ -119,12 +148,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training:
         if running_mean is None or running_var is None:
             raise RuntimeError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-        f = BatchNormEval(running_mean.data, running_var.data, eps)
+        f = BatchNormEval(running_mean.data, running_var.data, eps, negative_slope)
         return f.apply(input, gamma, beta)
     n = input.numel() // c
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {input.shape}")
-    f = BatchNorm(eps)
+    f = BatchNorm(eps, negative_slope)
     y = f.apply(input, gamma, beta)
     if running_mean is not None:
         running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * f.mean

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numbers
 
-from kernels.conv2d import reference as conv2d_kernel
-from kernels.conv_transpose2d import reference as conv_transpose2d_kernel
+from kernels.conv_transpose2d.reference import output_size as transposed_output_size
 from minigan.autograd import Function
+from minigan.backend import kernel
 from minigan.tensor import Tensor
 
 
@@ -31,7 +31,7 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
     def forward(self, x, W, b):
-        return conv2d_kernel.forward(x, W, b, self.stride, self.padding, self.dilation)
+        return kernel("conv2d", x).forward(x, W, b, self.stride, self.padding, self.dilation)
 
     def backward(self, gy):
         x, W, b = self.inputs
@@ -52,8 +52,8 @@ class ConvTranspose2d(Function):
         self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
 
     def forward(self, x, W, b):
-        return conv_transpose2d_kernel.forward(x, W, b, self.stride, self.padding, self.output_padding,
-                                               self.dilation)
+        return kernel("conv_transpose2d", x).forward(x, W, b, self.stride, self.padding, self.output_padding,
+                                                     self.dilation)
 
     def backward(self, gy):
         x, W, b = self.inputs
@@ -75,7 +75,8 @@ class Conv2dGradW(Function):
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 
     def forward(self, x, gy):
-        return conv2d_kernel.backward_filter(x, gy, self.kernel_size, self.stride, self.padding, self.dilation)
+        return kernel("conv2d", x).backward_filter(x, gy, self.kernel_size, self.stride, self.padding,
+                                                   self.dilation)
 
     def backward(self, ggW):
         x, gy = self.inputs
@@ -134,7 +135,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     o, d = _pair(output_padding, "output_padding", op, 0), _pair(dilation, "dilation", op, 1)
     if any(oi >= max(si, di) for oi, si, di in zip(o, s, d)):
         raise ValueError(f"{op}: output_padding {o} must be smaller than stride {s} or dilation {d}")
-    out = [conv_transpose2d_kernel.output_size(n, k, si, pi, oi, di)
+    out = [transposed_output_size(n, k, si, pi, oi, di)
            for n, k, si, pi, oi, di in zip(input.shape[2:], weight.shape[2:], s, p, o, d)]
     if min(out) < 1:
         raise RuntimeError(f"{op}: padding {p} leaves an empty output ({out[0]}, {out[1]}) for input {input.shape}")

@@ -6,8 +6,8 @@ with respect to x is zero away from the kink.
 
 from __future__ import annotations
 
-from kernels.leaky_relu import reference as kernel
 from minigan.autograd import Function
+from minigan.backend import kernel
 from minigan.tensor import Tensor
 
 
@@ -16,7 +16,7 @@ class LeakyReLU(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        return kernel.forward(x, self.negative_slope)
+        return kernel("leaky_relu", x).forward(x, self.negative_slope)
 
     def backward(self, gy):
         return LeakyReLUGrad(self.inputs[0].data, self.negative_slope).apply(gy)
@@ -29,7 +29,7 @@ class LeakyReLUGrad(Function):
         self.x, self.negative_slope = x, negative_slope
 
     def forward(self, gy):
-        return kernel.backward(self.x, gy, self.negative_slope)
+        return kernel("leaky_relu", gy).backward(self.x, gy, self.negative_slope)
 
     def backward(self, ggx):
         return LeakyReLUGrad(self.x, self.negative_slope).apply(ggx)
