@@ -1,0 +1,207 @@
+"""bench_step: one full GAN training step in minigan and in PyTorch, same model, weights, data and threads.
+
+A step: the discriminator is updated on a real batch and a generated one (non-saturating BCE-with-logits
+loss), then the generator through the discriminator; Adam 2e-4, betas (0.5, 0.999). The models are built
+from the same code on torch.nn and minigan.nn, with PyTorch's initial weights copied across by state_dict.
+Before timing, the two frameworks must give the same losses: over several steps in float64 (where rounding
+cannot flip the sign of Adam's first updates, each about lr * sign(gradient)), and on the first step in float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy
+
+import minigan as mg
+from minigan.bench.common import machine, markdown_table, require_torch, set_threads, timeit, write_results
+from minigan.bench.models import MODELS, dcgan_init, noise_shape
+
+
+class Framework:
+    """The few names a GAN step needs, taken from torch or from minigan (their interfaces agree)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "torch":
+            torch = require_torch()
+            self.nn, self.F, self.optim, self.tensor = torch.nn, torch.nn.functional, torch.optim, torch.from_numpy
+            self.ones_like, self.zeros_like, self.float64 = torch.ones_like, torch.zeros_like, torch.float64
+        else:
+            self.nn, self.F, self.optim, self.tensor = mg.nn, mg.nn.functional, mg.optim, mg.tensor
+            self.ones_like, self.zeros_like, self.float64 = mg.ones_like, mg.zeros_like, mg.float64
+
+
+class GANStep:
+    """Models, optimizers and fixed data for one framework; call it to run one training step."""
+
+    def __init__(self, fw: Framework, model: str, batch: int, weights: dict | None, seed: int = 0,
+                 float64: bool = False):
+        self.fw = fw
+        self.g, self.d, nz, image = MODELS[model](fw.nn)
+        for net, name in ((self.g, "g"), (self.d, "d")):
+            if weights is not None:
+                net.load_state_dict({k: fw.tensor(v) for k, v in weights[name].items()})
+            if float64:
+                net.to(fw.float64)
+        adam = {"lr": 2e-4, "betas": (0.5, 0.999)}
+        self.opt_g = fw.optim.Adam(self.g.parameters(), **adam)
+        self.opt_d = fw.optim.Adam(self.d.parameters(), **adam)
+        rng = numpy.random.default_rng(seed)
+        dtype = numpy.float64 if float64 else numpy.float32
+        self.real = numpy.tanh(rng.standard_normal((batch, *image))).astype(dtype)
+        self.noise = rng.standard_normal(noise_shape(model, batch, nz)).astype(dtype)
+
+    def __call__(self) -> tuple[float, float]:
+        fw, F = self.fw, self.fw.F
+        real, z = fw.tensor(self.real), fw.tensor(self.noise)
+        fake = self.g(z)
+        self.opt_d.zero_grad()
+        out_real, out_fake = self.d(real), self.d(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(out_real, fw.ones_like(out_real))
+                  + F.binary_cross_entropy_with_logits(out_fake, fw.zeros_like(out_fake)))
+        loss_d.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad()
+        out = self.d(fake)
+        loss_g = F.binary_cross_entropy_with_logits(out, fw.ones_like(out))
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_d.item(), loss_g.item()
+
+
+def torch_weights(model: str, seed: int = 0) -> dict:
+    """DCGAN-initialised PyTorch weights as NumPy arrays, for both frameworks to start from."""
+    torch = require_torch()
+    torch.manual_seed(seed)
+    g, d, _, _ = MODELS[model](torch.nn)
+    for net in (g, d):
+        dcgan_init(torch.nn, net)
+    return {name: {k: v.detach().numpy().copy() for k, v in net.state_dict().items()} for name, net in
+            (("g", g), ("d", d))}
+
+
+def check_losses(model: str, batch: int, steps: int = 5) -> dict:
+    """Run both frameworks from the same state; their losses must agree (float64 over `steps` steps to 1e-6,
+    float32 on the first step to 1e-4), or the benchmark stops."""
+    weights = torch_weights(model)
+    report = {}
+    for float64, n, rtol in ((True, steps, 1e-6), (False, 1, 1e-4)):
+        ours, theirs = (GANStep(Framework(name), model, batch, weights, float64=float64)
+                        for name in ("minigan", "torch"))
+        rows = []
+        for k in range(n):
+            a, b = ours(), theirs()
+            rows.append({"step": k, "minigan": a, "torch": b})
+            if not numpy.allclose(a, b, rtol=rtol, atol=rtol):
+                raise SystemExit(f"{model}: losses differ at step {k} ({'float64' if float64 else 'float32'}): "
+                                 f"minigan {a}, torch {b}")
+        report["float64" if float64 else "float32"] = rows
+    return report
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def peak_memory(fw_name: str, model: str, batch: int, steps: int = 3) -> float | None:
+    """Peak resident memory (MB) added by running steps of one framework, measured in a fresh process."""
+    code = (f"from minigan.bench.step import _measure_memory; print(_measure_memory({fw_name!r}, {model!r}, "
+            f"{batch}, {steps}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    value = out.strip().splitlines()[-1]
+    return None if value == "None" else float(value)
+
+
+def _measure_memory(fw_name: str, model: str, batch: int, steps: int) -> float | None:
+    step = GANStep(Framework(fw_name), model, batch, torch_weights(model))
+    step()  # compile / allocate once, so that the peak is one of a running step
+    if not _reset_peak_rss():
+        return None
+    base = _rss_mb()
+    for _ in range(steps):
+        step()
+    return _peak_rss_mb() - base
+
+
+def first_step_seconds(model: str, batch: int, cache_dir: str) -> float:
+    """Seconds from a fresh interpreter to the end of minigan's first training step (imports included)."""
+    code = ("import time; t = time.perf_counter(); "
+            "from minigan.bench.step import Framework, GANStep; "
+            f"GANStep(Framework('minigan'), {model!r}, {batch}, None)(); print(time.perf_counter() - t)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="minigan bench step", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--batch", nargs="+", type=int, default=[64])
+    parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=10, help="timed steps (median reported)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--no-first-step", action="store_true", help="skip the time-to-first-step runs")
+    parser.add_argument("--out", default=None, help="folder for bench_step.json and bench_step.md")
+    args = parser.parse_args(argv)
+    threads = args.threads or os.cpu_count()
+    set_threads(threads)
+    rows, results = [], []
+    for model in args.model:
+        for batch in args.batch:
+            r = {"model": model, "batch": batch, "losses": check_losses(model, batch)}
+            weights = torch_weights(model)
+            for name in ("minigan", "torch"):
+                r[name] = timeit(GANStep(Framework(name), model, batch, weights), args.repeat)
+            r["ratio"] = r["minigan"]["median"] / r["torch"]["median"]
+            if not args.no_memory:
+                r["peak_mb"] = {name: peak_memory(name, model, batch) for name in ("minigan", "torch")}
+            if not args.no_first_step:
+                with tempfile.TemporaryDirectory() as cache:
+                    r["first_step_cold_s"] = first_step_seconds(model, batch, cache)
+                    r["first_step_warm_s"] = first_step_seconds(model, batch, cache)
+            results.append(r)
+            mem = r.get("peak_mb", {})
+            row = [model, batch, f"{1e3 * r['minigan']['median']:.0f}", f"{1e3 * r['torch']['median']:.0f}",
+                   f"{r['ratio']:.2f}", _mb(mem.get("minigan")), _mb(mem.get("torch")),
+                   _s(r.get("first_step_cold_s")), _s(r.get("first_step_warm_s"))]
+            rows.append(row)
+            print(" | ".join(map(str, row)), flush=True)
+    info = machine(threads)
+    header = ["model", "batch", "minigan ms", "torch ms", "ratio", "minigan peak MB", "torch peak MB",
+              "first step cold s", "first step warm s"]
+    table = markdown_table(header, rows)
+    print(f"\n{info}\n\n{table}")
+    write_results(args.out, "bench_step", {"machine": info, "results": results}, table)
+
+
+def _mb(v) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def _s(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+
+if __name__ == "__main__":
+    main()
