@@ -3,7 +3,9 @@
 Hypothesis draws shapes, parameters, a memory layout and a seed; the values come from a NumPy generator seeded
 with it and are kept away from kinks, ties and the edges of each function's domain. Inputs are laid out
 contiguously, as transposed views, as reversed views (negative strides) or as every other element of a bigger
-array, so that the backward passes see non-contiguous arrays too.
+array, so that the backward passes see non-contiguous arrays too. The heavy operators (conv2d, conv_transpose2d,
+batch norm with and without its fused activation, leaky ReLU and ReLU) are checked with both kernel sets: the
+Numba kernels ('fast') and the NumPy references.
 """
 
 import math
@@ -15,6 +17,8 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.nn.functional as F
+from minigan.backend import KERNELS, use_kernels
+from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor
 from minigan.testing import gradcheck, gradgradcheck
 
@@ -248,20 +252,27 @@ UNARY = {
 }
 
 
+ON_KERNELS = {"relu", "relu method"}  # the unary ops computed by kernels/ (leaky_relu), checked on both sets
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize(("name", "kernels"),
+                         [(name, k) for name in sorted(UNARY) for k in KERNELS if k == "fast" or name in ON_KERNELS])
 @given(shape=shapes(), seed=seeds)
-def test_unary(name, layout, shape, seed):
+def test_unary(name, kernels, layout, shape, seed):
     """exp, log, sqrt, abs, tanh, sigmoid, relu and negation, inside each one's domain and away from kinks."""
     fn, values = UNARY[name]
-    check(fn, [leaf(values(np.random.default_rng(seed), shape), layout)])
+    with use_kernels(kernels):
+        check(fn, [leaf(values(np.random.default_rng(seed), shape), layout)])
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @given(shape=shapes(), slope=st.floats(-1.0, 2.0), seed=seeds)
-def test_leaky_relu(layout, shape, slope, seed):
+def test_leaky_relu(layout, kernels, shape, slope, seed):
     rng = np.random.default_rng(seed)
-    check(lambda x: F.leaky_relu(x, slope), [leaf(away(rng, shape), layout)])
+    with use_kernels(kernels):
+        check(lambda x: F.leaky_relu(x, slope), [leaf(away(rng, shape), layout)])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -596,6 +607,7 @@ def conv_leaves(rng, x_shape, w_shape, bias_size, layout, others):
     return [x, W] + ([b] if bias_size else [])
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("bias", [True, False])
 @settings(max_examples=20)
@@ -603,10 +615,11 @@ def conv_leaves(rng, x_shape, w_shape, bias_size, layout, others):
 @example(case=((1, 1, 1, 1), (1, 1, 3, 3), (1, 1), (1, 1), (1, 1)), seed=0, others=LAYOUTS[:3])  # 1x1 image
 @example(case=((2, 2, 2, 3), (3, 2, 3, 3), (2, 1), (2, 2), (2, 2)), seed=1, others=LAYOUTS[1:])  # kernel > image
 @example(case=((1, 1, 2, 2), (1, 1, 1, 1), (3, 3), (0, 0), (1, 1)), seed=2, others=LAYOUTS[:3])  # stride > image
-def test_conv2d(bias, layout, case, seed, others):
+def test_conv2d(bias, layout, kernels, case, seed, others):
     x_shape, w_shape, stride, padding, dilation = case
     inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[0], layout, others)
-    check(lambda x, W, b=None: F.conv2d(x, W, b, stride, padding, dilation), inputs)
+    with use_kernels(kernels):
+        check(lambda x, W, b=None: F.conv2d(x, W, b, stride, padding, dilation), inputs)
 
 
 @st.composite
@@ -626,6 +639,7 @@ def conv_transpose2d_cases(draw):
             tuple(dilation))
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("bias", [True, False])
 @settings(max_examples=20)
@@ -633,16 +647,18 @@ def conv_transpose2d_cases(draw):
 @example(case=((1, 1, 1, 1), (1, 2, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1)), seed=0, others=LAYOUTS[:3])  # 1x1 input
 @example(case=((2, 2, 3, 2), (2, 1, 2, 2), (1, 1), (0, 1), (1, 1), (2, 2)), seed=1,
          others=LAYOUTS[1:])  # output_padding >= stride, allowed by dilation 2
-def test_conv_transpose2d(bias, layout, case, seed, others):
+def test_conv_transpose2d(bias, layout, kernels, case, seed, others):
     x_shape, w_shape, stride, padding, out_pad, dilation = case
     inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[1], layout, others)
-    check(lambda x, W, b=None: F.conv_transpose2d(x, W, b, stride, padding, out_pad, dilation), inputs)
+    with use_kernels(kernels):
+        check(lambda x, W, b=None: F.conv_transpose2d(x, W, b, stride, padding, out_pad, dilation), inputs)
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=8)
 @given(case=conv2d_cases(), bias=st.booleans(), seed=seeds, others=three_layouts)
-def test_conv2d_third_order(layout, case, bias, seed, others):
+def test_conv2d_third_order(layout, kernels, case, bias, seed, others):
     """Second derivatives of conv2d's own create_graph gradient: third derivatives of a quartic in (x, W)."""
     x_shape, w_shape, stride, padding, dilation = case
     inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[0], layout, others)
@@ -651,7 +667,8 @@ def test_conv2d_third_order(layout, case, bias, seed, others):
         y = F.conv2d(*inputs, stride=stride, padding=padding, dilation=dilation)
         return mg.grad((y * y).sum(), list(inputs), create_graph=True)
 
-    assert gradgradcheck(gradient, inputs)
+    with use_kernels(kernels):
+        assert gradgradcheck(gradient, inputs)
 
 
 # ---- batch norm ----
@@ -672,12 +689,13 @@ def batch_norm_leaves(rng, shape, affine, layout):
     return x, w, b
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("ndim", [2, 3, 4])
 @settings(max_examples=15)
 @given(data=st.data(), running=st.booleans(), seed=seeds)
-def test_batch_norm_training(ndim, affine, layout, data, running, seed):
+def test_batch_norm_training(ndim, affine, layout, kernels, data, running, seed):
     """Batch statistics; with and without weight and bias, with and without running statistics to update."""
     shape = data.draw(batch_norm_shapes(ndim))
     x, w, b = batch_norm_leaves(np.random.default_rng(seed), shape, affine, layout)
@@ -688,30 +706,34 @@ def test_batch_norm_training(ndim, affine, layout, data, running, seed):
         var = mg.ones(c, dtype=mg.float64) if running else None
         return F.batch_norm(x, mean, var, w, b, training=True)
 
-    check(fn, [x, w, b] if affine else [x])
+    with use_kernels(kernels):
+        check(fn, [x, w, b] if affine else [x])
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("ndim", [2, 3, 4])
 @settings(max_examples=15)
 @given(data=st.data(), seed=seeds)
-def test_batch_norm_eval(ndim, affine, layout, data, seed):
+def test_batch_norm_eval(ndim, affine, layout, kernels, data, seed):
     """Running statistics: an affine map of x, weight and bias."""
     shape = data.draw(batch_norm_shapes(ndim))
     rng = np.random.default_rng(seed)
     x, w, b = batch_norm_leaves(rng, shape, affine, layout)
     c = shape[1]
     mean, var = mg.tensor(normal(rng, c)), mg.tensor(positive(rng, c))
-    check(lambda x, w=None, b=None: F.batch_norm(x, mean, var, w, b, training=False, eps=1e-3),
-          [x, w, b] if affine else [x])
+    with use_kernels(kernels):
+        check(lambda x, w=None, b=None: F.batch_norm(x, mean, var, w, b, training=False, eps=1e-3),
+              [x, w, b] if affine else [x])
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("ndim", [2, 4])
 @settings(max_examples=8)
 @given(data=st.data(), seed=seeds)
-def test_batch_norm_third_order(ndim, layout, data, seed):
+def test_batch_norm_third_order(ndim, layout, kernels, data, seed):
     """Second derivatives of batch norm's own create_graph gradient (with respect to x, weight and gy)."""
     shape = data.draw(batch_norm_shapes(ndim))
     rng = np.random.default_rng(seed)
@@ -722,7 +744,103 @@ def test_batch_norm_third_order(ndim, layout, data, seed):
         y = F.batch_norm(x, None, None, w, b, training=True)
         return mg.grad(y, [x, w], grad_outputs=gy, create_graph=True)
 
-    assert gradgradcheck(gradient, [x, w, b, gy])
+    with use_kernels(kernels):
+        assert gradgradcheck(gradient, [x, w, b, gy])
+
+
+def per_channel(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A (C,) array shaped to broadcast against an (N, C, ...) array x."""
+    return a.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def kink_free_bias(rng, x_hat: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """A bias per channel that keeps z = gamma x_hat + bias away from 0 (gamma > 0): -bias / gamma falls midway
+    between two neighbouring values of x_hat in the channel, or beyond all of them."""
+    bias = np.empty(x_hat.shape[1])
+    for c in range(x_hat.shape[1]):
+        values = np.sort(x_hat[:, c].ravel())
+        thresholds = np.concatenate([[values[0] - 0.5], (values[1:] + values[:-1]) / 2, [values[-1] + 0.5]])
+        bias[c] = -gamma[c] * rng.choice(thresholds)
+    return bias
+
+
+def batch_norm_act_leaves(rng, shape, training: bool, layout: str, eps: float):
+    """x, weight, bias and the running statistics for batch_norm_act, every pre-activation gamma x_hat + beta
+    more than 1e-3 from the kink (far beyond the finite differences' steps); in training the batch statistics
+    normalise x, in evaluation the running ones."""
+    c = shape[1]
+    gamma = positive(rng, c)
+    if training:
+        x = distinct(rng, shape, 0.3)
+        axes = (0,) + tuple(range(2, x.ndim))
+        x_hat = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+        beta = kink_free_bias(rng, x_hat, gamma)
+        running = (None, None)
+    else:
+        running_mean, running_var, beta = normal(rng, c), positive(rng, c), normal(rng, c)
+        z = away(rng, shape, 0.0, 0.05)  # the pre-activation, and x solved from it
+        x_hat = (z - per_channel(beta, z)) / per_channel(gamma, z)
+        x = per_channel(running_mean, z) + x_hat * per_channel(np.sqrt(running_var + eps), z)
+        running = (mg.tensor(running_mean), mg.tensor(running_var))
+    assert np.abs(per_channel(gamma, x) * x_hat + per_channel(beta, x)).min() > 1e-3
+    return leaf(x, layout), leaf(gamma, layout), leaf(beta, layout), running
+
+
+slopes = st.sampled_from([0.0, 0.2]) | st.floats(-1.0, 2.0)
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("ndim", [2, 3, 4])
+@settings(max_examples=10)
+@given(data=st.data(), slope=slopes, layout=layouts, seed=seeds)
+def test_batch_norm_act(ndim, training, kernels, data, slope, layout, seed):
+    """Batch norm fused with a leaky ReLU (slope 0: ReLU), with batch or running statistics, off the kink."""
+    shape = data.draw(batch_norm_shapes(ndim))
+    x, w, b, (mean, var) = batch_norm_act_leaves(np.random.default_rng(seed), shape, training, layout, 1e-3)
+    with use_kernels(kernels):
+        check(lambda x, w, b: batch_norm_act(x, mean, var, w, b, training, eps=1e-3, negative_slope=slope), [x, w, b])
+
+
+def first_and_second_derivatives(fn, inputs, seed: int):
+    """fn's value, the gradient of <gy, fn> with respect to inputs, and the gradient of <v, that gradient> with
+    respect to inputs and gy, for gy and v drawn from seed (None where a derivative is zero)."""
+    rng = np.random.default_rng(seed)
+    y = fn(*inputs)
+    gy = Tensor(rng.standard_normal(y.shape), requires_grad=True)
+    first = mg.grad(y, inputs, gy, create_graph=True)
+    second = mg.grad(sum((g * Tensor(rng.standard_normal(g.shape))).sum() for g in first), inputs + [gy],
+                     allow_unused=True)
+    return [y.numpy()] + [g.numpy() for g in first] + [None if g is None else g.numpy() for g in second]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("ndim", [2, 4])
+@settings(max_examples=10)
+@given(data=st.data(), slope=slopes, layout=layouts, seed=seeds)
+def test_batch_norm_act_is_leaky_relu_of_batch_norm(ndim, training, kernels, data, slope, layout, seed):
+    """The fused form equals leaky_relu(batch_norm(x)) in value, first and second derivatives, and (in training)
+    in the running statistics it updates."""
+    shape = data.draw(batch_norm_shapes(ndim))
+    x, w, b, statistics = batch_norm_act_leaves(np.random.default_rng(seed), shape, training, layout, 1e-5)
+    if training:  # one pair of running statistics for each form to update
+        c = shape[1]
+        running = [(mg.zeros(c, dtype=mg.float64), mg.ones(c, dtype=mg.float64)) for _ in range(2)]
+    else:
+        running = [statistics, statistics]
+    with use_kernels(kernels):
+        fused = first_and_second_derivatives(
+            lambda x, w, b: batch_norm_act(x, *running[0], w, b, training, negative_slope=slope), [x, w, b], seed)
+        apart = first_and_second_derivatives(
+            lambda x, w, b: F.leaky_relu(F.batch_norm(x, *running[1], w, b, training), slope), [x, w, b], seed)
+    names = ["y", "gx", "gweight", "gbias", "ggx", "ggweight", "ggbias", "ggy"]
+    for name, a, e in zip(names, fused, apart, strict=True):
+        assert (a is None) == (e is None), name
+        if e is not None:
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12 * max(np.abs(e).max(), 1.0), err_msg=name)
+    for a, e in zip(*running, strict=True):
+        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-12, err_msg="running statistics")
 
 
 # ---- losses ----

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_FAST = {"reassoc", "contract"}  # vectorised sums; NaN and Inf still propagate
+_FAST = {"reassoc"}  # vectorised sums; NaN and Inf still propagate, and z = x scale + shift rounds the same everywhere
 
 
 def _view(x):
@@ -42,6 +42,12 @@ def _statistics(x, eps, mean, var, invstd):
         invstd[ci] = 1.0 / np.sqrt(squares / count + eps)
 
 
+def _scale_shift(gamma, beta, mean, invstd, dtype) -> tuple:
+    """The per-channel affine map of the normalisation, z = x scale + shift (contiguous arrays of dtype)."""
+    scale = (gamma * invstd).astype(dtype)
+    return scale, (beta - mean * scale).astype(dtype)
+
+
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def _affine(x, scale, shift, act, slope, y):
     """y = act(x * scale[c] + shift[c])."""
@@ -60,8 +66,7 @@ def forward_train(x, gamma, beta, eps: float, negative_slope=None):
     c = xv.shape[1]
     mean, var, invstd = (np.empty(c, x.dtype) for _ in range(3))
     _statistics(xv, eps, mean, var, invstd)
-    scale = (gamma * invstd).astype(x.dtype)
-    shift = (beta - mean * scale).astype(x.dtype)
+    scale, shift = _scale_shift(gamma, beta, mean, invstd, x.dtype)
     y = np.empty_like(xv)
     _affine(xv, scale, shift, *_slope(negative_slope), y)
     return y.reshape(x.shape), mean, var, invstd
@@ -70,44 +75,45 @@ def forward_train(x, gamma, beta, eps: float, negative_slope=None):
 def forward_eval(x, running_mean, running_var, gamma, beta, eps: float, negative_slope=None):
     """y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta)."""
     xv = _view(x)
-    scale = (gamma / np.sqrt(running_var + eps)).astype(x.dtype)
-    shift = (beta - running_mean * scale).astype(x.dtype)
+    scale, shift = _scale_shift(gamma, beta, running_mean, 1 / np.sqrt(running_var + eps), x.dtype)
     y = np.empty_like(xv)
     _affine(xv, scale, shift, *_slope(negative_slope), y)
     return y.reshape(x.shape)
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _backward(x, gamma, beta, mean, invstd, gy, act, slope, gx, ggamma, gbeta):
+def _backward(x, mean, invstd, scale, shift, gy, act, slope, gx, ggamma, gbeta):
     n, c, s = x.shape
     count = n * s
     for ci in prange(c):
-        m, r, g, b = mean[ci], invstd[ci], gamma[ci], beta[ci]
+        m, r, a, b = mean[ci], invstd[ci], scale[ci], shift[ci]
         total, total_x = 0.0, 0.0
         for ni in range(n):
             for si in range(s):
-                x_hat = (x[ni, ci, si] - m) * r
+                v = x[ni, ci, si]
                 gz = gy[ni, ci, si]
-                if act and g * x_hat + b <= 0:
+                if act and v * a + b <= 0:  # the forward's gate, computed as the forward computes it
                     gz *= slope
                 total += gz
-                total_x += gz * x_hat
+                total_x += gz * ((v - m) * r)
         gbeta[ci], ggamma[ci] = total, total_x
-        k, mean_gz, mean_gzx = g * r, total / count, total_x / count
+        mean_gz, mean_gzx = total / count, total_x / count
         for ni in range(n):
             for si in range(s):
-                x_hat = (x[ni, ci, si] - m) * r
+                v = x[ni, ci, si]
                 gz = gy[ni, ci, si]
-                if act and g * x_hat + b <= 0:
+                if act and v * a + b <= 0:
                     gz *= slope
-                gx[ni, ci, si] = k * (gz - mean_gz - x_hat * mean_gzx)
+                gx[ni, ci, si] = a * (gz - mean_gz - (v - m) * r * mean_gzx)
 
 
 def backward(x, gamma, beta, mean, invstd, gy, negative_slope=None):
     """(gx, ggamma, gbeta) of the training forward, through the activation when there is one."""
     xv, gyv = _view(x), _view(gy)
     c = xv.shape[1]
+    scale, shift = _scale_shift(gamma, beta, mean, invstd, x.dtype)
     gx = np.empty_like(xv)
     ggamma, gbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _backward(xv, gamma, beta, mean, invstd, gyv, *_slope(negative_slope), gx, ggamma, gbeta)
+    _backward(xv, np.ascontiguousarray(mean), np.ascontiguousarray(invstd), scale, shift, gyv,
+              *_slope(negative_slope), gx, ggamma, gbeta)
     return gx.reshape(x.shape), ggamma, gbeta

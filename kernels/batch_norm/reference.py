@@ -48,8 +48,8 @@ def backward(x, gamma, beta, mean, invstd, gy, negative_slope=None):
     n = x.size // x.shape[1]
     x_hat = (x - _per_channel(mean, x)) * _per_channel(invstd, x)
     gz = gy
-    if negative_slope is not None:
-        z = x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
+    if negative_slope is not None:  # the gate of the forward, computed as the forward computes it
+        z = (x - _per_channel(mean, x)) * _per_channel(invstd * gamma, x) + _per_channel(beta, x)
         gz = xp.where(z > 0, gy, gy * negative_slope)
     gbeta = gz.sum(axis=axes)
     ggamma = (gz * x_hat).sum(axis=axes)

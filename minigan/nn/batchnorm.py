@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from minigan.nn import functional as F
 from minigan.nn import init
 from minigan.nn.linear import new_parameter
 from minigan.nn.module import Module
+from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor, int64, ones, tensor, zeros
 
 
@@ -49,7 +49,9 @@ class _BatchNorm(Module):
     def _check_input(self, input: Tensor) -> None:
         raise NotImplementedError
 
-    def forward(self, input: Tensor) -> Tensor:
+    def forward(self, input: Tensor, negative_slope: float | None = None) -> Tensor:
+        """The normalised input; with negative_slope, passed through leaky_relu(negative_slope) (0: relu) in the
+        same pass, as nn.Sequential does for a batch norm followed by its activation."""
         self._check_input(input)
         if input.shape[1] != self.num_features:
             raise RuntimeError(f"expected an input with {self.num_features} channels (dimension 1), "
@@ -60,9 +62,9 @@ class _BatchNorm(Module):
             factor = 1.0 / (int(self.num_batches_tracked) + 1)
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         use_running = not self.training or self.track_running_stats
-        y = F.batch_norm(input, self.running_mean if use_running else None,
-                         self.running_var if use_running else None, self.weight, self.bias, use_batch_stats,
-                         factor, self.eps)
+        y = batch_norm_act(input, self.running_mean if use_running else None,
+                           self.running_var if use_running else None, self.weight, self.bias, use_batch_stats,
+                           factor, self.eps, negative_slope)
         if update:
             self.num_batches_tracked.add_(1)
         return y
