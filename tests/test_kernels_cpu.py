@@ -203,8 +203,8 @@ def check_conv2d(g: Conv, crop: tuple = (0, 0)):
 
 
 def reference_layout(col, g: Conv):
-    """The CPU columns (C kh kw, N, P, Q) in the reference's layout (N, C, kh, kw, P, Q)."""
-    return col.reshape((g.c_in,) + g.kernel + col.shape[1:]).transpose(3, 0, 1, 2, 4, 5)
+    """The CPU columns (C kh kw, P, Q, N) in the reference's layout (N, C, kh, kw, P, Q)."""
+    return col.reshape((g.c_in,) + g.kernel + col.shape[1:]).transpose(5, 0, 1, 2, 3, 4)
 
 
 def check_im2col(g: Conv, crop: tuple = (0, 0)):
@@ -212,14 +212,14 @@ def check_im2col(g: Conv, crop: tuple = (0, 0)):
     sum of the taps that reach each pixel."""
     out = g.conv_out()
     cropped = tuple(max(1, o - c) for o, c in zip(out, crop))
-    x, c, b = g.arrays((g.n, g.c_in) + g.size, (g.c_in * math.prod(g.kernel), g.n) + out, (g.c_in,))
+    x, c, b = g.arrays((g.n, g.c_in) + g.size, (g.c_in * math.prod(g.kernel),) + out + (g.n,), (g.c_in,))
     args = (g.stride, g.padding, g.dilation)
     with untouched(x):
         col = conv2d_cpu.im2col(x, g.kernel, *args)
         col_cropped = conv2d_cpu.im2col(x, g.kernel, *args, out_size=cropped)
     expected = conv2d_ref.im2col(x, g.kernel, *args)
     for actual, want in ((col, expected), (col_cropped, expected[..., :cropped[0], :cropped[1]])):
-        assert actual.shape == (g.c_in * math.prod(g.kernel), g.n) + want.shape[4:]
+        assert actual.shape == (g.c_in * math.prod(g.kernel),) + want.shape[4:] + (g.n,)
         assert actual.dtype == x.dtype
         np.testing.assert_array_equal(reference_layout(actual, g), want)
 

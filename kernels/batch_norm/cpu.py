@@ -9,7 +9,7 @@ Same signatures as reference.py.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _FAST = {"reassoc"}  # vectorised sums; NaN and Inf still propagate, and z = x scale + shift rounds the same everywhere
 
@@ -23,11 +23,11 @@ def _slope(negative_slope) -> tuple:
     return (False, 0.0) if negative_slope is None else (True, float(negative_slope))
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST)
 def _statistics(x, eps, mean, var, invstd):
     n, c, s = x.shape
     count = n * s
-    for ci in prange(c):
+    for ci in range(c):
         total = 0.0
         for ni in range(n):
             for si in range(s):
@@ -48,11 +48,11 @@ def _scale_shift(gamma, beta, mean, invstd, dtype) -> tuple:
     return scale, (beta - mean * scale).astype(dtype)
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST)
 def _affine(x, scale, shift, act, slope, y):
     """y = act(x * scale[c] + shift[c])."""
     n, c, s = x.shape
-    for t in prange(n * c):
+    for t in range(n * c):
         ni, ci = t // c, t % c
         a, b = scale[ci], shift[ci]
         for si in range(s):
@@ -81,11 +81,11 @@ def forward_eval(x, running_mean, running_var, gamma, beta, eps: float, negative
     return y.reshape(x.shape)
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST)
 def _backward(x, mean, invstd, scale, shift, gy, act, slope, gx, ggamma, gbeta):
     n, c, s = x.shape
     count = n * s
-    for ci in prange(c):
+    for ci in range(c):
         m, r, a, b = mean[ci], invstd[ci], scale[ci], shift[ci]
         total, total_x = 0.0, 0.0
         for ni in range(n):

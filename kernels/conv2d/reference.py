@@ -50,22 +50,26 @@ def col2im(col, size, stride, padding, dilation):
     return xp.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
 
 
-def forward(x, W, b, stride, padding, dilation):
-    """y = conv2d(x, W) + b, as a matrix product of W with the im2col columns of x."""
+def forward(x, W, b, stride, padding, dilation, col=None):
+    """y = conv2d(x, W) + b, as a matrix product of W with the im2col columns of x (col, when given)."""
     xp = get_array_module(x)
-    col = im2col(x, W.shape[2:], stride, padding, dilation)
+    if col is None:
+        col = im2col(x, W.shape[2:], stride, padding, dilation)
     y = xp.tensordot(col, W, axes=((1, 2, 3), (1, 2, 3))).transpose(0, 3, 1, 2)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
     return xp.ascontiguousarray(y)
 
 
-def backward_filter(x, gy, kernel_size, stride, padding, dilation):
+def backward_filter(x, gy, kernel_size, stride, padding, dilation, col=None):
     """gW[k, c, u, v] = sum_{n, i, j} gy[n, k, i, j] * x_pad[n, c, i*s_h + u*d_h, j*s_w + v*d_w].
 
     The output size is gy's; where the full convolution of x would be larger, its extra rows are not used.
+    col, when given, is im2col(x) already computed.
     """
     xp = get_array_module(x)
     oh, ow = gy.shape[2:]
-    col = im2col(x, kernel_size, stride, padding, dilation)[..., :oh, :ow]
+    if col is None:
+        col = im2col(x, kernel_size, stride, padding, dilation)
+    col = col[..., :oh, :ow]
     return xp.ascontiguousarray(xp.tensordot(gy, col, axes=((0, 2, 3), (0, 4, 5))))

@@ -6,19 +6,19 @@ Same signatures as reference.py.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _forward(x, slope, y):
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 else v * slope
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _backward(x, gy, slope, gx):
-    for i in prange(x.size):
+    for i in range(x.size):
         gx[i] = gy[i] if x[i] > 0 else gy[i] * slope
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 from kernels.conv_transpose2d.reference import output_size as transposed_output_size
-from minigan.autograd import Function
+from minigan.autograd import Function, is_grad_enabled
 from minigan.backend import kernel
 from minigan.tensor import Tensor
 
@@ -27,11 +27,17 @@ def _output_padding(in_size, out_size, kernel_size, stride, padding, dilation) -
 
 
 class Conv2d(Function):
-    def __init__(self, stride: tuple, padding: tuple, dilation: tuple):
-        self.stride, self.padding, self.dilation = stride, padding, dilation
+    """y = conv2d(x, W) + b. With keep_col, the im2col columns of x stay for the weight gradient; col gives
+    columns already computed."""
+
+    def __init__(self, stride: tuple, padding: tuple, dilation: tuple, keep_col: bool = False, col=None):
+        self.stride, self.padding, self.dilation, self.keep_col, self.col = stride, padding, dilation, keep_col, col
 
     def forward(self, x, W, b):
-        return kernel("conv2d", x).forward(x, W, b, self.stride, self.padding, self.dilation)
+        k = kernel("conv2d", x)
+        col = self.col if self.col is not None else k.im2col(x, W.shape[2:], self.stride, self.padding, self.dilation)
+        self.col = col if self.keep_col else None
+        return k.forward(x, W, b, self.stride, self.padding, self.dilation, col=col)
 
     def backward(self, gy):
         x, W, b = self.inputs
@@ -41,7 +47,7 @@ class Conv2d(Function):
             op = _output_padding(x.shape[2:], gy.shape[2:], W.shape[2:], s, p, d)
             gx = ConvTranspose2d(s, p, op, d).apply(gy, W, None)
         if self.needs_input_grad[1]:
-            gW = Conv2dGradW(W.shape[2:], s, p, d).apply(x, gy)
+            gW = Conv2dGradW(W.shape[2:], s, p, d, col=self.col).apply(x, gy)
         if b is not None and self.needs_input_grad[2]:
             gb = gy.sum((0, 2, 3))
         return gx, gW, gb
@@ -56,27 +62,32 @@ class ConvTranspose2d(Function):
                                                      self.dilation)
 
     def backward(self, gy):
+        """A convolution of gy for gx and a weight gradient for gW, sharing one im2col of gy."""
         x, W, b = self.inputs
         s, p, d = self.stride, self.padding, self.dilation
         gx = gW = gb = None
+        col = None
+        if self.needs_input_grad[0] or self.needs_input_grad[1]:
+            col = kernel("conv2d", gy.data).im2col(gy.data, W.shape[2:], s, p, d)
         if self.needs_input_grad[0]:
-            gx = _crop(Conv2d(s, p, d).apply(gy, W, None), x.shape[2:])
+            gx = _crop(Conv2d(s, p, d, keep_col=True, col=col).apply(gy, W, None), x.shape[2:])
         if self.needs_input_grad[1]:
-            gW = Conv2dGradW(W.shape[2:], s, p, d).apply(gy, x)
+            gW = Conv2dGradW(W.shape[2:], s, p, d, col=col).apply(gy, x)
         if b is not None and self.needs_input_grad[2]:
             gb = gy.sum((0, 2, 3))
         return gx, gW, gb
 
 
 class Conv2dGradW(Function):
-    """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy)."""
+    """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy). col: im2col(x), if known."""
 
-    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple):
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple, col=None):
+        self.kernel_size, self.stride, self.padding, self.dilation, self.col = kernel_size, stride, padding, dilation, col
 
     def forward(self, x, gy):
+        col, self.col = self.col, None
         return kernel("conv2d", x).backward_filter(x, gy, self.kernel_size, self.stride, self.padding,
-                                                   self.dilation)
+                                                   self.dilation, col=col)
 
     def backward(self, ggW):
         x, gy = self.inputs
@@ -123,7 +134,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         if size + 2 * pi < di * (k - 1) + 1:
             raise RuntimeError(f"conv2d: kernel {tuple(weight.shape[2:])} with dilation {d} is larger than the "
                                f"padded input ({input.shape[2] + 2 * p[0]}, {input.shape[3] + 2 * p[1]})")
-    return Conv2d(s, p, d).apply(input, weight, bias)
+    keep_col = weight.requires_grad and is_grad_enabled()  # the weight gradient will reuse the columns
+    return Conv2d(s, p, d, keep_col).apply(input, weight, bias)
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
