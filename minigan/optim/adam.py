@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from minigan import backend
-from minigan.optim.optimizer import Optimizer, lerp_
+from minigan.backend import kernel
+from minigan.optim.optimizer import Optimizer
 from minigan.tensor import Tensor
 
 
@@ -46,29 +47,7 @@ class Adam(Optimizer):
         return state
 
     def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(param)
         beta1, beta2 = group["betas"]
-        weight_decay, exp_avg, exp_avg_sq = group["weight_decay"], state["exp_avg"], state["exp_avg_sq"]
         state["step"] += 1
-        step = state["step"]
-        if weight_decay != 0:
-            decayed = param * weight_decay
-            decayed += grad
-            grad = decayed
-        lerp_(exp_avg, grad, 1 - beta1)
-        square = grad * (1 - beta2)
-        square *= grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += square
-        step_size = group["lr"] / (1 - beta1**step)
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        if group["amsgrad"]:
-            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            denom = xp.sqrt(state["max_exp_avg_sq"])
-        else:
-            denom = xp.sqrt(exp_avg_sq)
-        denom /= bias_correction2_sqrt
-        denom += group["eps"]
-        delta = xp.multiply(exp_avg, -step_size, out=square)
-        delta /= denom
-        param += delta
+        kernel("adam", param).update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                                     state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"])

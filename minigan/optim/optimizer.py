@@ -217,19 +217,3 @@ def _to_param(value, p: Tensor, index, key: str):
     dtype = p.dtype if value.dtype.kind == "f" else value.dtype
     return xp.array(backend.to_device(value, p.device), dtype=dtype, copy=True)
 
-
-def lerp_(start, end, weight: float) -> None:
-    """start += weight * (end - start), in place, computed as torch.lerp does it.
-
-    For |weight| < 1/2 the step goes from start, otherwise back from end (end - (end - start) * (1 - weight)),
-    which keeps the result exact at weight 1. `end` is only read.
-    """
-    xp = backend.get_array_module(start)
-    weight = start.dtype.type(weight)
-    diff = end - start
-    if abs(weight) < 0.5:
-        diff *= weight
-        start += diff
-    else:
-        diff *= 1 - weight
-        xp.subtract(end, diff, out=start)

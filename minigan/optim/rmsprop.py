@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from kernels.adam.reference import lerp_
 from minigan import backend
-from minigan.optim.optimizer import Optimizer, lerp_
+from minigan.optim.optimizer import Optimizer
 from minigan.tensor import Tensor
 
 

@@ -1,0 +1,39 @@
+"""The Adam update on the CPU: one Numba pass over the parameter and its moments, where the reference makes
+about ten array passes. Every operation is the reference's, in the same order and the same dtype (no fused
+multiply-add), so the two agree bit for bit. Same signature as reference.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _update(p, g, m, v, v_max, amsgrad, decay, w, one_minus_w, small_w, c2, b2, step_size, bc2_sqrt, eps):
+    for i in range(p.size):
+        gi = g[i]
+        if decay != 0:
+            gi = p[i] * decay + gi
+        if small_w:
+            m[i] = m[i] + (gi - m[i]) * w
+        else:
+            m[i] = gi - (gi - m[i]) * one_minus_w
+        v[i] = v[i] * b2 + gi * c2 * gi
+        vi = v[i]
+        if amsgrad:
+            vi = max(v_max[i], vi)
+            v_max[i] = vi
+        p[i] = p[i] + m[i] * step_size / (np.sqrt(vi) / bc2_sqrt + eps)
+
+
+def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
+           eps: float, weight_decay: float) -> None:
+    """One Adam step on param (in place); see reference.py."""
+    t = param.dtype.type
+    w = t(1 - beta1)
+    amsgrad = max_exp_avg_sq is not None
+    _update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+            (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1), amsgrad, t(weight_decay), w, t(1) - w,
+            abs(w) < 0.5, t(1 - beta2), t(beta2), t(-(lr / (1 - beta1**step))), t((1 - beta2**step) ** 0.5),
+            t(eps))
