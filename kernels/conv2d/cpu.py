@@ -25,15 +25,31 @@ def output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> 
 
 @njit(cache=True)
 def _to_chwn(x, ph, pw, out):
-    """out[c, h + ph, w + pw, n] = x[n, c, h, w], zeros in the padding."""
+    """out[c, h + ph, w + pw, n] = x[n, c, h, w], zeros in the padding.
+
+    Eight batch rows at a time: eight sequential read streams, and writes of eight adjacent values, so the
+    transposition runs at a fair fraction of a copy's speed.
+    """
     n, c, h, w = x.shape
-    out[:] = 0
-    for ci in range(c):
-        for hi in range(h):
-            for ni in range(n):
-                src, dst = x[ni, ci, hi], out[ci, hi + ph]
-                for wi in range(w):
-                    dst[wi + pw, ni] = src[wi]
+    if ph or pw:
+        out[:] = 0
+    for n0 in range(0, n, 8):
+        k = min(8, n - n0)
+        for ci in range(c):
+            for hi in range(h):
+                dst = out[ci, hi + ph]
+                if k == 8:
+                    r0, r1, r2, r3 = x[n0, ci, hi], x[n0 + 1, ci, hi], x[n0 + 2, ci, hi], x[n0 + 3, ci, hi]
+                    r4, r5, r6, r7 = x[n0 + 4, ci, hi], x[n0 + 5, ci, hi], x[n0 + 6, ci, hi], x[n0 + 7, ci, hi]
+                    for wi in range(w):
+                        d = dst[wi + pw]
+                        d[n0], d[n0 + 1], d[n0 + 2], d[n0 + 3] = r0[wi], r1[wi], r2[wi], r3[wi]
+                        d[n0 + 4], d[n0 + 5], d[n0 + 6], d[n0 + 7] = r4[wi], r5[wi], r6[wi], r7[wi]
+                else:
+                    for a in range(k):
+                        src = x[n0 + a, ci, hi]
+                        for wi in range(w):
+                            dst[wi + pw, n0 + a] = src[wi]
 
 
 def to_chwn(x, padding=(0, 0)):
@@ -47,15 +63,26 @@ def to_chwn(x, padding=(0, 0)):
 
 @njit(cache=True)
 def _from_chwn(y, b, out):
-    """out[n, k, i, j] = y[k, i, j, n] + b[k]."""
+    """out[n, k, i, j] = y[k, i, j, n] + b[k], eight batch rows at a time."""
     n, kk, oh, ow = out.shape
-    for k in range(kk):
-        bias = b[k]
-        for i in range(oh):
-            for ni in range(n):
-                dst = out[ni, k, i]
-                for j in range(ow):
-                    dst[j] = y[k, i, j, ni] + bias
+    for n0 in range(0, n, 8):
+        m = min(8, n - n0)
+        for k in range(kk):
+            bias = b[k]
+            for i in range(oh):
+                src = y[k, i]
+                if m == 8:
+                    o0, o1, o2, o3 = out[n0, k, i], out[n0 + 1, k, i], out[n0 + 2, k, i], out[n0 + 3, k, i]
+                    o4, o5, o6, o7 = out[n0 + 4, k, i], out[n0 + 5, k, i], out[n0 + 6, k, i], out[n0 + 7, k, i]
+                    for j in range(ow):
+                        v = src[j]
+                        o0[j], o1[j], o2[j], o3[j] = v[n0] + bias, v[n0 + 1] + bias, v[n0 + 2] + bias, v[n0 + 3] + bias
+                        o4[j], o5[j], o6[j], o7[j] = v[n0 + 4] + bias, v[n0 + 5] + bias, v[n0 + 6] + bias, v[n0 + 7] + bias
+                else:
+                    for a in range(m):
+                        dst = out[n0 + a, k, i]
+                        for j in range(ow):
+                            dst[j] = src[j, n0 + a] + bias
 
 
 def from_chwn(y, bias=None):

@@ -153,6 +153,44 @@ def first_step_seconds(model: str, batch: int, cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+_PARTS = [  # (file, function) -> what the time is spent on; BLAS products count in the kernel that calls them
+    ("conv2d/cpu.py", "forward", "GEMM (BLAS), conv2d forward"),
+    ("conv2d/cpu.py", "backward_filter", "GEMM (BLAS), weight gradients"),
+    ("conv_transpose2d/cpu.py", "forward", "GEMM (BLAS), transposed conv / input gradients"),
+    ("conv2d/cpu.py", "_to_chwn", "layout NCHW -> CHWN"),
+    ("conv2d/cpu.py", "_from_chwn", "layout CHWN -> NCHW"),
+    ("conv2d/cpu.py", "_im2col", "im2col"),
+    ("conv2d/cpu.py", "_col2im", "col2im"),
+    ("batch_norm/", "", "batch norm (+ fused activation)"),
+    ("leaky_relu/", "", "leaky ReLU"),
+    ("adam/", "", "Adam update"),
+]
+
+
+def profile_step(model: str, batch: int, steps: int = 5) -> list[tuple[str, float]]:
+    """Milliseconds per minigan training step by what they are spent on (cProfile's own time per function)."""
+    import cProfile
+    import pstats
+
+    step = GANStep(Framework("minigan"), model, batch, torch_weights(model))
+    for _ in range(2):
+        step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    parts = dict.fromkeys([label for *_, label in _PARTS] + ["everything else (Python, autograd, NumPy)"], 0.0)
+    total = 0.0
+    for (filename, _, function), (_, _, own, _, _) in stats.items():
+        total += own
+        label = next((lab for f, fn, lab in _PARTS if f in filename.replace("\\", "/") and fn in ("", function)),
+                     "everything else (Python, autograd, NumPy)")
+        parts[label] += own
+    return [(label, 1e3 * t / steps) for label, t in parts.items()] + [("total", 1e3 * total / steps)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="minigan bench step", description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -161,10 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10, help="timed steps (median reported)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--no-first-step", action="store_true", help="skip the time-to-first-step runs")
+    parser.add_argument("--profile", action="store_true", help="also break minigan's step down by operator")
     parser.add_argument("--out", default=None, help="folder for bench_step.json and bench_step.md")
     args = parser.parse_args(argv)
     threads = args.threads or os.cpu_count()
     set_threads(threads)
+    profiles = []
     rows, results = [], []
     for model in args.model:
         for batch in args.batch:
@@ -179,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
                 with tempfile.TemporaryDirectory() as cache:
                     r["first_step_cold_s"] = first_step_seconds(model, batch, cache)
                     r["first_step_warm_s"] = first_step_seconds(model, batch, cache)
+            if args.profile:
+                r["profile_ms"] = profile_step(model, batch)
+                profiles.append(markdown_table([f"{model}, batch {batch}: minigan step by operator", "ms"],
+                                               [[label, f"{ms:.0f}"] for label, ms in r["profile_ms"]]))
             results.append(r)
             mem = r.get("peak_mb", {})
             row = [model, batch, f"{1e3 * r['minigan']['median']:.0f}", f"{1e3 * r['torch']['median']:.0f}",
@@ -189,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     info = machine(threads)
     header = ["model", "batch", "minigan ms", "torch ms", "ratio", "minigan peak MB", "torch peak MB",
               "first step cold s", "first step warm s"]
-    table = markdown_table(header, rows)
+    table = "\n\n".join([markdown_table(header, rows)] + profiles)
     print(f"\n{info}\n\n{table}")
     write_results(args.out, "bench_step", {"machine": info, "results": results}, table)
 
