@@ -1,6 +1,6 @@
-"""The Adam update on the CPU: one Numba pass over the parameter and its moments, where the reference makes
-about ten array passes. Every operation is the reference's, in the same order and the same dtype (no fused
-multiply-add), so the two agree bit for bit. Same signature as reference.py.
+"""The Adam update on the CPU: one Numba pass over the parameter and its moments (in chunks on kernels.threads),
+where the reference makes about ten array passes. Every operation is the reference's, in the same order and
+the same dtype (no fused multiply-add), so the two agree bit for bit. Same signature as reference.py.
 """
 
 from __future__ import annotations
@@ -8,9 +8,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels import threads
 
-@njit(cache=True)
-def _update(p, g, m, v, v_max, amsgrad, decay, w, one_minus_w, small_w, c2, b2, step_size, bc2_sqrt, eps):
+
+@njit(cache=True, nogil=True)
+def _update(lo, hi, k, p, g, m, v, v_max, amsgrad, decay, w, one_minus_w, small_w, c2, b2, step_size, bc2_sqrt,
+            eps):
+    p, g, m, v, v_max = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], v_max[lo:hi]
     for i in range(p.size):
         gi = g[i]
         if decay != 0:
@@ -33,7 +37,7 @@ def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: floa
     t = param.dtype.type
     w = t(1 - beta1)
     amsgrad = max_exp_avg_sq is not None
-    _update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-            (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1), amsgrad, t(weight_decay), w, t(1) - w,
-            abs(w) < 0.5, t(1 - beta2), t(beta2), t(-(lr / (1 - beta1**step))), t((1 - beta2**step) ** 0.5),
-            t(eps))
+    threads.run(_update, param.size, 5 * param.size, param.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                exp_avg.reshape(-1), exp_avg_sq.reshape(-1), (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1),
+                amsgrad, t(weight_decay), w, t(1) - w, abs(w) < 0.5, t(1 - beta2), t(beta2),
+                t(-(lr / (1 - beta1**step))), t((1 - beta2**step) ** 0.5), t(eps))

@@ -9,8 +9,7 @@ a (C kh kw) x (P Q N) matrix, each convolution product is a single large GEMM:
     input grad     col = W^T @ gy, then col2im (the transposed convolution's forward, kernels/conv_transpose2d)
 Only the inputs and outputs, which are smaller than the columns by the kernel's area, change layout.
 
-The kernels are single-threaded: BLAS runs its own threads, and on two cores a second pool of threads waiting
-beside it made a training step 1.6 times slower (benchmarks/RESULTS.md). Same signatures as reference.py.
+The transforms and the products run in chunks on kernels.threads. Same signatures as reference.py.
 """
 
 from __future__ import annotations
@@ -18,36 +17,36 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels import threads
+
 
 def output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
-@njit(cache=True)
-def _to_chwn(x, ph, pw, out):
-    """out[c, h + ph, w + pw, n] = x[n, c, h, w], zeros in the padding.
+@njit(cache=True, nogil=True)
+def _to_chwn(lo, hi, k, x, ph, pw, out):
+    """out[c, h + ph, w + pw, n] = x[n, c, h, w] for the groups [lo, hi) of eight batch rows.
 
     Eight batch rows at a time: eight sequential read streams, and writes of eight adjacent values, so the
     transposition runs at a fair fraction of a copy's speed.
     """
     n, c, h, w = x.shape
-    if ph or pw:
-        out[:] = 0
-    for n0 in range(0, n, 8):
+    for n0 in range(8 * lo, min(8 * hi, n), 8):
         k = min(8, n - n0)
         for ci in range(c):
-            for hi in range(h):
-                dst = out[ci, hi + ph]
+            for row in range(h):
+                dst = out[ci, row + ph]
                 if k == 8:
-                    r0, r1, r2, r3 = x[n0, ci, hi], x[n0 + 1, ci, hi], x[n0 + 2, ci, hi], x[n0 + 3, ci, hi]
-                    r4, r5, r6, r7 = x[n0 + 4, ci, hi], x[n0 + 5, ci, hi], x[n0 + 6, ci, hi], x[n0 + 7, ci, hi]
+                    r0, r1, r2, r3 = x[n0, ci, row], x[n0 + 1, ci, row], x[n0 + 2, ci, row], x[n0 + 3, ci, row]
+                    r4, r5, r6, r7 = x[n0 + 4, ci, row], x[n0 + 5, ci, row], x[n0 + 6, ci, row], x[n0 + 7, ci, row]
                     for wi in range(w):
                         d = dst[wi + pw]
                         d[n0], d[n0 + 1], d[n0 + 2], d[n0 + 3] = r0[wi], r1[wi], r2[wi], r3[wi]
                         d[n0 + 4], d[n0 + 5], d[n0 + 6], d[n0 + 7] = r4[wi], r5[wi], r6[wi], r7[wi]
                 else:
                     for a in range(k):
-                        src = x[n0 + a, ci, hi]
+                        src = x[n0 + a, ci, row]
                         for wi in range(w):
                             dst[wi + pw, n0 + a] = src[wi]
 
@@ -56,16 +55,16 @@ def to_chwn(x, padding=(0, 0)):
     """x (N, C, H, W) as a new (C, H + 2 p_h, W + 2 p_w, N) array, padded with zeros."""
     n, c, h, w = x.shape
     ph, pw = padding
-    out = np.empty((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    _to_chwn(np.ascontiguousarray(x), ph, pw, out)
+    out = (np.zeros if ph or pw else np.empty)((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    threads.run(_to_chwn, (n + 7) // 8, 2 * x.size, np.ascontiguousarray(x), ph, pw, out)
     return out
 
 
-@njit(cache=True)
-def _from_chwn(y, b, out):
-    """out[n, k, i, j] = y[k, i, j, n] + b[k], eight batch rows at a time."""
+@njit(cache=True, nogil=True)
+def _from_chwn(lo, hi, chunk, y, b, out):
+    """out[n, k, i, j] = y[k, i, j, n] + b[k], for the groups [lo, hi) of eight batch rows."""
     n, kk, oh, ow = out.shape
-    for n0 in range(0, n, 8):
+    for n0 in range(8 * lo, min(8 * hi, n), 8):
         m = min(8, n - n0)
         for k in range(kk):
             bias = b[k]
@@ -90,15 +89,15 @@ def from_chwn(y, bias=None):
     c, h, w, n = y.shape
     b = np.zeros(c, y.dtype) if bias is None else np.ascontiguousarray(bias, dtype=y.dtype)
     out = np.empty((n, c, h, w), dtype=y.dtype)
-    _from_chwn(np.ascontiguousarray(y), b, out)
+    threads.run(_from_chwn, (n + 7) // 8, 2 * y.size, np.ascontiguousarray(y), b, out)
     return out
 
 
-@njit(cache=True)
-def _im2col(x_t, kh, kw, sh, sw, dh, dw, col):
-    c, n = x_t.shape[0], x_t.shape[3]
+@njit(cache=True, nogil=True)
+def _im2col(lo, hi, chunk, x_t, kh, kw, sh, sw, dh, dw, col):
+    n = x_t.shape[3]
     oh, ow = col.shape[1], col.shape[2]
-    for ci in range(c):
+    for ci in range(lo, hi):
         for u in range(kh):
             for v in range(kw):
                 r = (ci * kh + u) * kw + v
@@ -115,16 +114,17 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     oh, ow = out_size or (output_size(h, kh, sh, padding[0], dh), output_size(w, kw, sw, padding[1], dw))
     col = np.empty((c * kh * kw, oh, ow, n), dtype=x.dtype)
-    _im2col(to_chwn(x, padding), kh, kw, sh, sw, dh, dw, col)
+    threads.run(_im2col, c, 2 * col.size, to_chwn(x, padding), kh, kw, sh, sw, dh, dw, col)
     return col
 
 
-@njit(cache=True)
-def _col2im(col, kh, kw, sh, sw, ph, pw, dh, dw, plane, b, out):
-    n, c, h, w = out.shape
+@njit(cache=True, nogil=True)
+def _col2im(lo, hi, chunk, col, kh, kw, sh, sw, ph, pw, dh, dw, hp, wp, b, out):
+    n, h, w = out.shape[0], out.shape[2], out.shape[3]
     oh, ow = col.shape[1], col.shape[2]
-    for ci in range(c):
-        plane[:] = 0  # the padded output channel, (H_pad, W_pad, N)
+    plane = np.empty((hp, wp, n), dtype=out.dtype)  # one padded output channel, (H_pad, W_pad, N)
+    for ci in range(lo, hi):
+        plane[:] = 0
         for u in range(kh):
             for v in range(kw):
                 r = (ci * kh + u) * kw + v
@@ -134,11 +134,11 @@ def _col2im(col, kh, kw, sh, sw, ph, pw, dh, dw, plane, b, out):
                         for k in range(n):
                             dst[k] += src[k]
         bias = b[ci]
-        for hi in range(h):
+        for row in range(h):
             for ni in range(n):
-                dst = out[ni, ci, hi]
+                dst = out[ni, ci, row]
                 for wi in range(w):
-                    dst[wi] = plane[hi + ph, wi + pw, ni] + bias
+                    dst[wi] = plane[row + ph, wi + pw, ni] + bias
 
 
 def col2im(col, size, stride, padding, dilation, kernel_size, bias=None):
@@ -149,8 +149,8 @@ def col2im(col, size, stride, padding, dilation, kernel_size, bias=None):
     wp = max(w + 2 * padding[1], (ow - 1) * sw + (kw - 1) * dw + 1)
     b = np.zeros(c, col.dtype) if bias is None else np.ascontiguousarray(bias, dtype=col.dtype)
     out = np.empty((n, c, h, w), dtype=col.dtype)
-    plane = np.empty((hp, wp, n), dtype=col.dtype)
-    _col2im(np.ascontiguousarray(col), kh, kw, sh, sw, *padding, dh, dw, plane, b, out)
+    threads.run(_col2im, c, 2 * col.size, np.ascontiguousarray(col), kh, kw, sh, sw, *padding, dh, dw, hp, wp, b,
+                out)
     return out
 
 
@@ -160,7 +160,7 @@ def forward(x, W, b, stride, padding, dilation, col=None):
     k = W.shape[0]
     if col is None:
         col = im2col(x, W.shape[2:], stride, padding, dilation)
-    y = np.ascontiguousarray(W).reshape(k, -1) @ col.reshape(col.shape[0], -1)
+    y = threads.matmul(np.ascontiguousarray(W).reshape(k, -1), col.reshape(col.shape[0], -1))
     return from_chwn(y.reshape((k,) + col.shape[1:]), b)
 
 
@@ -170,5 +170,5 @@ def backward_filter(x, gy, kernel_size, stride, padding, dilation, col=None):
     if col is None:
         col = im2col(x, kernel_size, stride, padding, dilation, out_size=gy.shape[2:])
     col = np.ascontiguousarray(col[:, :gy.shape[2], :gy.shape[3]])
-    gW = to_chwn(gy).reshape(k, -1) @ col.reshape(col.shape[0], -1).T
+    gW = threads.matmul(to_chwn(gy).reshape(k, -1), col.reshape(col.shape[0], -1).T)
     return gW.reshape((k, c) + tuple(kernel_size))

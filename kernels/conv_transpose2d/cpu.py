@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels import threads
 from kernels.conv2d.cpu import col2im, to_chwn
 
 
@@ -23,5 +24,5 @@ def forward(x, W, b, stride, padding, output_padding, dilation):
     n, _, h, w = x.shape
     oh = output_size(h, kh, stride[0], padding[0], output_padding[0], dilation[0])
     ow = output_size(w, kw, stride[1], padding[1], output_padding[1], dilation[1])
-    col = np.ascontiguousarray(W).reshape(cin, -1).T @ to_chwn(x).reshape(cin, -1)
+    col = threads.matmul(np.ascontiguousarray(W).reshape(cin, -1).T, to_chwn(x).reshape(cin, -1))
     return col2im(col.reshape(cout * kh * kw, h, w, n), (oh, ow), stride, padding, dilation, (kh, kw), b)

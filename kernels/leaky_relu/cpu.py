@@ -1,4 +1,4 @@
-"""Leaky ReLU on the CPU in Numba: elementwise, in parallel over the flattened array.
+"""Leaky ReLU on the CPU in Numba: elementwise over the flattened array, in chunks on kernels.threads.
 
 Same signatures as reference.py.
 """
@@ -8,28 +8,33 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def _forward(x, slope, y):
-    for i in range(x.size):
-        v = x[i]
-        y[i] = v if v > 0 else v * slope
+from kernels import threads
 
 
-@njit(cache=True)
-def _backward(x, gy, slope, gx):
-    for i in range(x.size):
-        gx[i] = gy[i] if x[i] > 0 else gy[i] * slope
+@njit(cache=True, nogil=True)
+def _forward(lo, hi, k, x, slope, y):
+    xs, ys = x[lo:hi], y[lo:hi]
+    for i in range(xs.size):
+        v = xs[i]
+        ys[i] = v if v > 0 else v * slope
+
+
+@njit(cache=True, nogil=True)
+def _backward(lo, hi, k, x, gy, slope, gx):
+    xs, gys, gxs = x[lo:hi], gy[lo:hi], gx[lo:hi]
+    for i in range(xs.size):
+        gxs[i] = gys[i] if xs[i] > 0 else gys[i] * slope
 
 
 def forward(x, negative_slope: float):
     y = np.empty(x.shape, x.dtype)
-    _forward(np.ascontiguousarray(x).ravel(), x.dtype.type(negative_slope), y.ravel())
+    threads.run(_forward, x.size, 2 * x.size, np.ascontiguousarray(x).ravel(), x.dtype.type(negative_slope),
+                y.ravel())
     return y
 
 
 def backward(x, gy, negative_slope: float):
     gx = np.empty(gy.shape, gy.dtype)
-    _backward(np.ascontiguousarray(x).ravel(), np.ascontiguousarray(gy).ravel(), gy.dtype.type(negative_slope),
-              gx.ravel())
+    threads.run(_backward, gy.size, 3 * gy.size, np.ascontiguousarray(x).ravel(), np.ascontiguousarray(gy).ravel(),
+                gy.dtype.type(negative_slope), gx.ravel())
     return gx

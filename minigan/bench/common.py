@@ -21,14 +21,13 @@ def require_torch():
 
 
 def set_threads(threads: int) -> None:
-    """Give minigan (Numba and BLAS) and PyTorch the same number of threads."""
+    """Give minigan and PyTorch the same number of threads (minigan's CPU kernels, BLAS products included, run
+    on Numba's thread count: kernels/threads.py)."""
     import numba
-    from threadpoolctl import threadpool_limits
 
     torch = require_torch()
     torch.set_num_threads(threads)
     numba.set_num_threads(threads)
-    threadpool_limits(threads)
 
 
 def timeit(fn: Callable[[], object], repeat: int, warmup: int = 2, sync: Callable[[], object] = lambda: None) -> dict:

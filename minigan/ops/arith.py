@@ -9,6 +9,7 @@ import numbers
 
 import numpy
 
+from kernels import threads
 from minigan import backend
 from minigan.autograd import Function
 from minigan.ops.shape import squeeze, sum_to, unsqueeze
@@ -137,6 +138,8 @@ class MatMul(Function):
     """y = a @ b for a, b with at least 2 dimensions; leading (batch) dimensions broadcast."""
 
     def forward(self, a, b):
+        if a.ndim == b.ndim == 2 and backend.device_of(a) == "cpu":
+            return threads.matmul(a, b)  # BLAS on the CPU kernels' threads
         return a @ b
 
     def backward(self, gy):
