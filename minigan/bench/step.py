@@ -153,42 +153,59 @@ def first_step_seconds(model: str, batch: int, cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-_PARTS = [  # (file, function) -> what the time is spent on; BLAS products count in the kernel that calls them
-    ("conv2d/cpu.py", "forward", "GEMM (BLAS), conv2d forward"),
-    ("conv2d/cpu.py", "backward_filter", "GEMM (BLAS), weight gradients"),
-    ("conv_transpose2d/cpu.py", "forward", "GEMM (BLAS), transposed conv / input gradients"),
-    ("conv2d/cpu.py", "_to_chwn", "layout NCHW -> CHWN"),
-    ("conv2d/cpu.py", "_from_chwn", "layout CHWN -> NCHW"),
-    ("conv2d/cpu.py", "_im2col", "im2col"),
-    ("conv2d/cpu.py", "_col2im", "col2im"),
-    ("batch_norm/", "", "batch norm (+ fused activation)"),
-    ("leaky_relu/", "", "leaky ReLU"),
-    ("adam/", "", "Adam update"),
-]
+_LABELS = {  # kernel (module, function) -> what its time is spent on
+    ("kernels.conv2d.cpu", "_to_chwn"): "layout NCHW -> CHWN (with padding)",
+    ("kernels.conv2d.cpu", "_from_chwn"): "layout CHWN -> NCHW (with bias)",
+    ("kernels.conv2d.cpu", "_im2col"): "im2col",
+    ("kernels.conv2d.cpu", "_col2im"): "col2im",
+    ("kernels.batch_norm.cpu", ""): "batch norm (+ fused activation)",
+    ("kernels.leaky_relu.cpu", ""): "leaky ReLU",
+    ("kernels.adam.cpu", ""): "Adam update",
+}
+_GEMM = "matrix products (BLAS)"
+_REST = "everything else (Python, autograd, small NumPy ops)"
+
+
+def _label(kernel) -> str:
+    module, name = kernel.py_func.__module__, kernel.py_func.__name__
+    return _LABELS.get((module, name)) or _LABELS.get((module, ""), f"{module}.{name}")
 
 
 def profile_step(model: str, batch: int, steps: int = 5) -> list[tuple[str, float]]:
-    """Milliseconds per minigan training step by what they are spent on (cProfile's own time per function)."""
-    import cProfile
-    import pstats
+    """Milliseconds per minigan training step by what they are spent on: the wall time of every call that the CPU
+    kernels make through kernels.threads (a Numba kernel or a matrix product), the rest by difference."""
+    import time
+
+    from kernels import threads
 
     step = GANStep(Framework("minigan"), model, batch, torch_weights(model))
     for _ in range(2):
         step()
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(steps):
-        step()
-    profiler.disable()
-    stats = pstats.Stats(profiler).stats
-    parts = dict.fromkeys([label for *_, label in _PARTS] + ["everything else (Python, autograd, NumPy)"], 0.0)
-    total = 0.0
-    for (filename, _, function), (_, _, own, _, _) in stats.items():
-        total += own
-        label = next((lab for f, fn, lab in _PARTS if f in filename.replace("\\", "/") and fn in ("", function)),
-                     "everything else (Python, autograd, NumPy)")
-        parts[label] += own
-    return [(label, 1e3 * t / steps) for label, t in parts.items()] + [("total", 1e3 * total / steps)]
+    spent = dict.fromkeys([*_LABELS.values(), _GEMM], 0.0)
+    run, matmul = threads.run, threads.matmul
+
+    def timed_run(kernel, *args):
+        start = time.perf_counter()
+        run(kernel, *args)
+        spent[_label(kernel)] = spent.get(_label(kernel), 0.0) + time.perf_counter() - start
+
+    def timed_matmul(a, b):
+        start = time.perf_counter()
+        out = matmul(a, b)
+        spent[_GEMM] += time.perf_counter() - start
+        return out
+
+    threads.run, threads.matmul = timed_run, timed_matmul
+    try:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        total = time.perf_counter() - start
+    finally:
+        threads.run, threads.matmul = run, matmul
+    rows = [(label, 1e3 * t / steps) for label, t in spent.items()]
+    rows.append((_REST, 1e3 * (total - sum(spent.values())) / steps))
+    return [*rows, ("total", 1e3 * total / steps)]
 
 
 def main(argv: list[str] | None = None) -> None:
