@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-MIN_WORK = 1 << 16  # elements (or multiply-adds / 16): below this, another thread costs more than it saves
+MIN_WORK = 1 << 20  # elements touched (or multiply-adds / 16): below this, a second thread costs more than it saves
 _pool: ThreadPoolExecutor | None = None
 _blas_limit = None
 
