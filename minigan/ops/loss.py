@@ -34,11 +34,12 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
                                      reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
     """-w [p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] with p = pos_weight, from logits x.
 
-    Written as (1 - t) x + (1 + (p - 1) t) softplus(-x), which neither overflows nor loses precision.
+    Written as (1 - t) softplus(x) + p t softplus(-x), a sum of two non-negative terms: it neither overflows
+    nor cancels, so a tiny loss (t = 0 and x << 0) keeps its relative precision, and so does its gradient.
     """
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    weight_of_log = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
-    loss = (1 - target) * input + weight_of_log * _softplus(-input)
+    positive = target if pos_weight is None else pos_weight * target
+    loss = (1 - target) * _softplus(input) + positive * _softplus(-input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

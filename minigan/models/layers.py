@@ -1,0 +1,102 @@
+"""Two layers of Salimans et al. 2016 ("Improved techniques for training GANs") against mode collapse and
+batch coupling: minibatch discrimination for the discriminator, virtual batch normalisation for the generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+from minigan import ops
+from minigan.nn import Module, Parameter, init
+from minigan.tensor import Tensor, empty, ones, zeros
+
+
+class MinibatchDiscrimination(Module):
+    """Append to each sample's features how close it lies to the rest of its batch.
+
+    f (N, A) times T (A, B*C) gives M (N, B, C); for each of the B kernels, o_b(x_i) = sum_j exp(-||M_ib - M_jb||_1)
+    over the batch (j = i included, as in the paper). The output is [f, o] of shape (N, A + B): a batch of
+    near-identical samples gets large o, so D can tell a collapsed generator from the data.
+    T starts with entries of standard deviation 1/sqrt(A), which keeps the L1 distances of order C for features
+    of unit size.
+    """
+
+    def __init__(self, in_features: int, out_features: int = 50, kernel_dims: int = 5, *, device: str | None = None,
+                 dtype=None):
+        super().__init__()
+        self.in_features, self.out_features, self.kernel_dims = in_features, out_features, kernel_dims
+        self.T = Parameter(empty((in_features, out_features * kernel_dims), dtype=dtype, device=device or "cpu"))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.T, 0.0, 1.0 / math.sqrt(self.in_features))
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim != 2 or input.shape[1] != self.in_features:
+            raise ValueError(f"expected features of shape (N, {self.in_features}), got {input.shape}")
+        m = (input @ self.T).reshape(input.shape[0], self.out_features, self.kernel_dims)
+        distances = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (N, N, B): L1 over the kernel dimensions
+        closeness = ops.exp(-distances).sum(1)
+        return ops.cat([input, closeness], 1)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, kernel_dims={self.kernel_dims}"
+
+
+class VirtualBatchNorm(Module):
+    """Batch normalisation whose statistics come from a fixed reference batch and the sample itself.
+
+    The input's first `reference_size` rows are the reference batch (ReferenceBatch puts them there); they are
+    normalised with their own per-channel mean and variance (over the batch and any spatial axes). Every other
+    row x is normalised with the statistics of the reference batch joined by x alone: mean and mean square are
+    (x's + R times the reference's) / (R + 1), x's own taken over its spatial positions. A sample's output
+    therefore does not depend on the rest of its batch (Salimans et al. 2016). Then gamma y + beta per channel.
+    """
+
+    def __init__(self, num_features: int, reference_size: int, eps: float = 1e-5, *, device: str | None = None,
+                 dtype=None):
+        super().__init__()
+        self.num_features, self.reference_size, self.eps = num_features, reference_size, eps
+        self.weight = Parameter(ones(num_features, dtype=dtype, device=device or "cpu"))
+        self.bias = Parameter(zeros(num_features, dtype=dtype, device=device or "cpu"))
+
+    def forward(self, input: Tensor) -> Tensor:
+        r = self.reference_size
+        if input.ndim < 2 or input.shape[1] != self.num_features or input.shape[0] <= r:
+            raise ValueError(f"expected an input (R + N, {self.num_features}, ...) whose first R = {r} rows are the "
+                             f"reference batch, N >= 1, got {input.shape}")
+        ref, x = input[:r], input[r:]
+        spatial = tuple(range(2, input.ndim))
+        ref_mean, ref_square = ref.mean((0,) + spatial, keepdim=True), (ref * ref).mean((0,) + spatial, keepdim=True)
+        own_mean = x.mean(spatial, keepdim=True) if spatial else x
+        own_square = (x * x).mean(spatial, keepdim=True) if spatial else x * x
+        w = 1.0 / (r + 1)
+        mean = w * own_mean + (1 - w) * ref_mean
+        square = w * own_square + (1 - w) * ref_square
+        y = ops.cat([self._normalise(ref, ref_mean, ref_square), self._normalise(x, mean, square)], 0)
+        scale = (1, self.num_features) + (1,) * len(spatial)
+        return y * self.weight.reshape(scale) + self.bias.reshape(scale)
+
+    def _normalise(self, x: Tensor, mean: Tensor, square: Tensor) -> Tensor:
+        return (x - mean) / (square - mean * mean + self.eps).sqrt()
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, reference_size={self.reference_size}, eps={self.eps}"
+
+
+class ReferenceBatch(Module):
+    """Run `net` on the fixed reference batch stacked above the input, and return the input's rows only.
+
+    The VirtualBatchNorm layers inside `net` take their statistics from those first rows. The reference is a
+    buffer, so it follows the module to a device and is saved in its state_dict.
+    """
+
+    def __init__(self, net: Module, reference: Tensor):
+        super().__init__()
+        self.net = net
+        self.register_buffer("reference", reference)
+
+    def forward(self, input: Tensor) -> Tensor:
+        r = self.reference.shape[0]
+        out = self.net(ops.cat([self.reference.to(input.dtype), input], 0))
+        return out[r:]

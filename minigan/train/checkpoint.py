@@ -1,0 +1,57 @@
+"""Training checkpoints: one .npz per saved step under <out>/checkpoints, the last K kept.
+
+A checkpoint holds everything a resumed run needs to continue exactly where the saved one stood: the networks,
+the optimizers, the step, minigan's random generator and the data loader's position, and what is needed to
+rebuild the model (its name and options, the data's sample shape and classes). Files are written atomically
+and read without pickle (minigan.save / minigan.load).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from minigan.serialization import load, save
+
+FORMAT = "minigan-training"
+_NAME = re.compile(r"^step_(\d+)\.npz$")
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    return Path(out) / "checkpoints"
+
+
+def checkpoint_path(out: str | Path, step: int) -> Path:
+    return checkpoint_dir(out) / f"step_{step:07d}.npz"
+
+
+def checkpoints(out: str | Path) -> list[Path]:
+    """The checkpoints under out, oldest first."""
+    folder = checkpoint_dir(out)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    found = checkpoints(out)
+    return found[-1] if found else None
+
+
+def write_checkpoint(out: str | Path, step: int, state: dict, keep: int) -> Path:
+    """Save state as the checkpoint of `step` (atomically), then delete all but the newest `keep` checkpoints."""
+    path = checkpoint_path(out, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save({"format": FORMAT, **state, "step": step}, path)
+    for old in checkpoints(out)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint's contents; a file that is not one gives a ValueError naming it."""
+    state = load(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a minigan training checkpoint (a file written by `minigan train`)")
+    return state
