@@ -73,6 +73,7 @@ def _train_parser(model: str | None) -> _Parser:
 
 
 def _train(argv: list[str]) -> None:
+    import minigan as mg
     from minigan import backend
     from minigan.data import Loader, load
     from minigan.models import MODELS, build
@@ -102,6 +103,7 @@ def _train(argv: list[str]) -> None:
             if not (takes_any or name in accepted):
                 _fail(prog, f"model {args.model} does not take --{name.replace('_', '-')}")
             options[name] = value
+    mg.manual_seed(args.seed)  # the initial weights follow the seed
     try:
         gan = build(args.model, dataset.sample_shape, dataset.num_classes, **options)
     except ValueError as error:

@@ -203,7 +203,7 @@ class Trainer:
         paths = (folder / f"step_{self.step:07d}.png", folder / "latest.png")
         for path in paths:
             if fake.ndim == 4:
-                viz.save_grid(fake, path)
+                viz.save_grid(fake, path, scale=2)
             else:  # a conditional D needs labels: its decision surface is not one picture
                 surface = None if self._conditional() else self._discriminator_surface
                 viz.plot_points(fake.numpy(), path, real=self.dataset.x[:2000], modes=self.dataset.modes,
