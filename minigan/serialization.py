@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import zipfile
 import zlib
 from typing import Any
@@ -31,6 +30,7 @@ import numpy
 from numpy.lib import format as npy_format
 
 from minigan import backend
+from minigan.files import write_atomically
 from minigan.tensor import Tensor
 
 FORMAT = "minigan-checkpoint"
@@ -60,7 +60,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     manifest = {"format": FORMAT, "version": VERSION, "root": root}
     text = json.dumps(manifest, allow_nan=False, separators=(",", ":"))
     arrays[MANIFEST] = numpy.frombuffer(text.encode("utf-8"), dtype=numpy.uint8)
-    _write_atomically(os.fspath(path), arrays)
+    write_atomically(path, lambda f: _write_archive(f, arrays))
 
 
 def _encode(obj: Any, arrays: dict, where: str, active: set) -> dict:
@@ -127,39 +127,6 @@ def _float_to_json(x: float):
 def _write_archive(file, arrays: dict[str, numpy.ndarray]) -> None:
     """Write the arrays into an open binary file as an .npz archive."""
     numpy.savez(file, **arrays)
-
-
-def _write_atomically(path: str, arrays: dict[str, numpy.ndarray]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_archive(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable where the system allows syncing a directory (POSIX; not Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---- load ----

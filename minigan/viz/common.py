@@ -6,16 +6,14 @@ selects nor changes the user's backend, and nothing keeps it alive once the func
 so thousands of calls in a training run do not accumulate open figures.
 
 A picture goes to a temporary file beside its target, is fsynced and renamed over the target with
-os.replace, the pattern of minigan.serialization: a viewer that reloads samples/latest.png while training
+os.replace (minigan.files): a viewer that reloads samples/latest.png while training
 runs sees the old picture or the new one, never half of one, and an error leaves the old file as it was.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import secrets
 import struct
 import zlib
 
@@ -24,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from minigan import backend
+from minigan.files import write_atomically
 from minigan.tensor import Tensor
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -54,14 +53,14 @@ def write_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> Non
     try:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=dpi)
-        write_atomically(path, buffer.getvalue())
+        write_atomically(path, lambda f: f.write(buffer.getvalue()))
     finally:
         figure.clear()  # drops the artists and their arrays now rather than at the next garbage collection
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike) -> None:
     """Write an (H, W, 3) uint8 RGB array to path as a PNG, atomically."""
-    write_atomically(path, encode_png(rgb))
+    write_atomically(path, lambda f: f.write(encode_png(rgb)))
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -83,22 +82,3 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
-    """Replace the file at path by `data`: on any error the previous file is left intact and no temporary
-    file remains (a killed process can leave only its `.<name>.<pid>.<random>.tmp` beside the target)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path!r}: the directory {directory!r} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
