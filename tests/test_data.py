@@ -38,7 +38,7 @@ def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="seed"):
         data.load("grid25", seed=-1)
     with pytest.raises(ValueError, match="size"):
-        data.load("digits", size=64, n=10)
+        data.load("digits", size=48, n=10)
 
 
 # ---- Gaussian mixtures ----
