@@ -227,11 +227,23 @@ def main(argv: list[str] | None = None) -> None:
                                 help="time minigan against PyTorch: 'bench ops' (each heavy operator) or 'bench step' "
                                      "(a training step); add --help after either for its options")
     bench.add_argument("what", choices=["ops", "step"])
-    args, rest = parser.parse_known_args(argv[:1] if argv and argv[0] in ("train", "sample") else argv)
+    commands.add_parser("eval", add_help=False, help="score a checkpoint's samples (minigan eval --help)")
+    commands.add_parser("experiment", add_help=False,
+                        help="reproduce a published claim, writing a PNG and a JSON (minigan experiment --help)")
+    separate = ("train", "sample", "eval", "experiment")
+    args, rest = parser.parse_known_args(argv[:1] if argv and argv[0] in separate else argv)
     if args.command == "train":
         _train(argv[1:])
     elif args.command == "sample":
         _sample(argv[1:])
+    elif args.command == "eval":
+        from minigan.metrics import evaluate
+
+        evaluate.main(argv[1:])
+    elif args.command == "experiment":
+        from minigan.experiments import runner
+
+        runner.main(argv[1:])
     else:
         from minigan.bench import ops, step
 

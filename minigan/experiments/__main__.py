@@ -1,0 +1,3 @@
+from minigan.experiments.runner import main
+
+main()
