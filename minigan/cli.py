@@ -150,26 +150,14 @@ def _sample(argv: list[str]) -> None:
 
     import minigan as mg
     from minigan import viz
-    from minigan.models import build
-    from minigan.train.checkpoint import latest_checkpoint, read_checkpoint
+    from minigan.train.checkpoint import load_gan
 
-    path = Path(args.checkpoint)
-    if path.is_dir():
-        path = latest_checkpoint(path)
-        if path is None:
-            _fail(prog, f"no checkpoint under {args.checkpoint}")
     if args.n < 1:
         _fail(prog, f"--n must be at least 1, got {args.n}")
     try:
-        state = read_checkpoint(path)
+        gan, meta = load_gan(args.checkpoint, ema=not args.no_ema)
     except (ValueError, OSError) as error:
         _fail(prog, str(error))
-    meta = state["meta"]
-    gan = build(meta["model"], tuple(meta["sample_shape"]), meta["num_classes"], **meta["options"])
-    for name, module in gan.modules().items():
-        module.load_state_dict(state["modules"][name])
-    if state.get("ema") is not None and not args.no_ema:
-        gan.g.load_state_dict(state["ema"])
     mg.manual_seed(args.seed)
     conditional = "labels" in inspect.signature(gan.sample_latent).parameters
     if args.labels is not None:

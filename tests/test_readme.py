@@ -3,6 +3,7 @@
 import contextlib
 import io
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,17 @@ def test_readme_example_runs(block):
     # a print(...)  # comment line states the expected output
     for line, expected in zip(out.getvalue().splitlines(), re.findall(r"print\(.*\)\s+#\s*(.+)", block)):
         assert line.strip() == expected.strip()
+
+
+def test_readme_main_job_runs(tmp_path):
+    """The README's first command, shortened to a few steps on a few digits, trains and writes its pictures."""
+    from minigan.cli import main
+
+    (command,) = re.findall(r"^pip install -e \. && (minigan train .*)$", README.read_text(), re.MULTILINE)
+    args = shlex.split(command)[2:]
+    args[args.index("--steps") + 1] = "4"
+    args[args.index("--out") + 1] = str(tmp_path)
+    main(["train", *args, "--n", "256", "--quiet"])
+    assert (tmp_path / "samples" / "latest.png").stat().st_size > 0
+    assert (tmp_path / "losses.png").stat().st_size > 0
+    assert list((tmp_path / "checkpoints").glob("step_*.npz"))

@@ -55,3 +55,31 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a minigan training checkpoint (a file written by `minigan train`)")
     return state
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """path itself, or for a run folder its latest checkpoint; FileNotFoundError names what is missing."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"no checkpoint under {path} (expected {checkpoint_dir(path)}/step_*.npz)")
+        return found
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    return path
+
+
+def load_gan(path: str | Path, ema: bool = True):
+    """The GAN saved in a checkpoint (or a run folder's latest), rebuilt from its metadata, with its weights
+    loaded (G's moving average where one was kept and ema is true), and the checkpoint's metadata."""
+    from minigan.models import build
+
+    state = read_checkpoint(find_checkpoint(path))
+    meta = state["meta"]
+    gan = build(meta["model"], tuple(meta["sample_shape"]), meta["num_classes"], **meta["options"])
+    for name, module in gan.modules().items():
+        module.load_state_dict(state["modules"][name])
+    if ema and state.get("ema") is not None:
+        gan.g.load_state_dict(state["ema"])
+    return gan, meta
