@@ -9,8 +9,10 @@ examples (nz 100, 64 feature maps, 4x4 kernels, 64x64x3), with a logit output.
 from __future__ import annotations
 
 
-def seed32(nn, nz: int = 100):
-    """(generator, discriminator, nz, image shape) of the seed DCGAN, built from the layer namespace nn."""
+def seed32(nn, nz: int = 100, width: float = 1.0):
+    """(generator, discriminator, nz, image shape) of the seed DCGAN, built from the layer namespace nn; width
+    scales every channel count (the experiments train a narrower one)."""
+    g1, g2, g3, d1, d2, d3 = (max(1, round(c * width)) for c in (512, 256, 128, 64, 128, 256))
 
     def up(cin, cout):
         return [nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=False),
@@ -20,11 +22,11 @@ def seed32(nn, nz: int = 100):
         layers = [nn.Conv2d(cin, cout, 5, stride=2, padding=2, bias=not norm)]
         return layers + ([nn.BatchNorm2d(cout)] if norm else []) + [nn.LeakyReLU(0.2)]
 
-    g = nn.Sequential(nn.Linear(nz, 4 * 4 * 512, bias=False), nn.Unflatten(1, (512, 4, 4)), nn.BatchNorm2d(512),
-                      nn.ReLU(), *up(512, 256), *up(256, 128),
-                      nn.ConvTranspose2d(128, 1, 5, stride=2, padding=2, output_padding=1), nn.Tanh())
-    d = nn.Sequential(*down(1, 64, norm=False), *down(64, 128), *down(128, 256), nn.Flatten(),
-                      nn.Linear(4 * 4 * 256, 1))
+    g = nn.Sequential(nn.Linear(nz, 4 * 4 * g1, bias=False), nn.Unflatten(1, (g1, 4, 4)), nn.BatchNorm2d(g1),
+                      nn.ReLU(), *up(g1, g2), *up(g2, g3),
+                      nn.ConvTranspose2d(g3, 1, 5, stride=2, padding=2, output_padding=1), nn.Tanh())
+    d = nn.Sequential(*down(1, d1, norm=False), *down(d1, d2), *down(d2, d3), nn.Flatten(),
+                      nn.Linear(4 * 4 * d3, 1))
     return g, d, nz, (1, 32, 32)
 
 

@@ -40,9 +40,9 @@ class GANStep:
     """Models, optimizers and fixed data for one framework; call it to run one training step."""
 
     def __init__(self, fw: Framework, model: str, batch: int, weights: dict | None, seed: int = 0,
-                 float64: bool = False):
+                 float64: bool = False, **model_options):
         self.fw = fw
-        self.g, self.d, nz, image = MODELS[model](fw.nn)
+        self.g, self.d, nz, image = MODELS[model](fw.nn, **model_options)
         for net, name in ((self.g, "g"), (self.d, "d")):
             if weights is not None:
                 net.load_state_dict({k: fw.tensor(v) for k, v in weights[name].items()})
@@ -57,8 +57,12 @@ class GANStep:
         self.noise = rng.standard_normal(noise_shape(model, batch, nz)).astype(dtype)
 
     def __call__(self) -> tuple[float, float]:
+        return self.step(self.real, self.noise)
+
+    def step(self, real: numpy.ndarray, noise: numpy.ndarray) -> tuple[float, float]:
+        """One training step on a real batch and a batch of noise; returns (D's loss, G's loss)."""
         fw, F = self.fw, self.fw.F
-        real, z = fw.tensor(self.real), fw.tensor(self.noise)
+        real, z = fw.tensor(real), fw.tensor(noise)
         fake = self.g(z)
         self.opt_d.zero_grad()
         out_real, out_fake = self.d(real), self.d(fake.detach())
@@ -74,11 +78,11 @@ class GANStep:
         return loss_d.item(), loss_g.item()
 
 
-def torch_weights(model: str, seed: int = 0) -> dict:
+def torch_weights(model: str, seed: int = 0, **model_options) -> dict:
     """DCGAN-initialised PyTorch weights as NumPy arrays, for both frameworks to start from."""
     torch = require_torch()
     torch.manual_seed(seed)
-    g, d, _, _ = MODELS[model](torch.nn)
+    g, d, _, _ = MODELS[model](torch.nn, **model_options)
     for net in (g, d):
         dcgan_init(torch.nn, net)
     return {name: {k: v.detach().numpy().copy() for k, v in net.state_dict().items()} for name, net in
