@@ -155,9 +155,10 @@ def _sample(argv: list[str]) -> None:
     if args.n < 1:
         _fail(prog, f"--n must be at least 1, got {args.n}")
     try:
-        gan, meta = load_gan(args.checkpoint, ema=not args.no_ema)
+        gan, state, _ = load_gan(args.checkpoint, ema=not args.no_ema)
     except (ValueError, OSError) as error:
         _fail(prog, str(error))
+    meta = state["meta"]
     mg.manual_seed(args.seed)
     conditional = "labels" in inspect.signature(gan.sample_latent).parameters
     if args.labels is not None:

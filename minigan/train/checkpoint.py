@@ -70,16 +70,24 @@ def find_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_gan(path: str | Path, ema: bool = True):
-    """The GAN saved in a checkpoint (or a run folder's latest), rebuilt from its metadata, with its weights
-    loaded (G's moving average where one was kept and ema is true), and the checkpoint's metadata."""
+def load_gan(path: str | Path, ema: bool = True) -> tuple:
+    """(gan, checkpoint contents, checkpoint path) for a checkpoint or a run folder's latest one: the GAN rebuilt
+    from the checkpoint's metadata with its weights loaded (G's moving average where the run kept one and ema is
+    true). Raises ValueError (OSError for a missing or unreadable file) naming the problem."""
     from minigan.models import build
 
-    state = read_checkpoint(find_checkpoint(path))
-    meta = state["meta"]
-    gan = build(meta["model"], tuple(meta["sample_shape"]), meta["num_classes"], **meta["options"])
-    for name, module in gan.modules().items():
-        module.load_state_dict(state["modules"][name])
-    if ema and state.get("ema") is not None:
-        gan.g.load_state_dict(state["ema"])
-    return gan, meta
+    path = find_checkpoint(path)
+    state = read_checkpoint(path)
+    try:
+        meta = state["meta"]
+        gan = build(meta["model"], tuple(meta["sample_shape"]), meta["num_classes"], **meta["options"])
+        for name, module in gan.modules().items():
+            module.load_state_dict(state["modules"][name])
+        if ema and state.get("ema") is not None:
+            gan.g.load_state_dict(state["ema"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{path}: the checkpoint does not describe its model ({type(error).__name__}: "
+                         f"{error})") from None
+    except RuntimeError as error:  # weights that do not fit the rebuilt networks
+        raise ValueError(f"{path}: {error}") from None
+    return gan, state, path
