@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import warnings
 from pathlib import Path
 
 DESCRIPTION = "minigan: generative adversarial networks on a from-scratch array framework"
@@ -206,8 +207,14 @@ def _interpolation(gan, side: int, labels, conditional: bool) -> dict:
 
 
 # ---- minigan ----
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line as one plain line, without the source location."""
+    return f"minigan: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _warning_line
     parser = _Parser(prog="minigan", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("train", add_help=False, help="train a GAN (minigan train --help)")
