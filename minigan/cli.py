@@ -119,7 +119,8 @@ def _train(argv: list[str]) -> None:
     sample_every = args.sample_every or defaults.get("sample_every", max(1, min(100, steps // 10 or 1)))
     config = TrainConfig(out=args.out or f"runs/{args.model}-{args.data}", steps=steps, batch=batch, d_steps=d_steps,
                          sample_every=sample_every, checkpoint_every=args.checkpoint_every or max(steps // 4, 1),
-                         keep=args.keep, ema=args.ema, seed=args.seed, device=args.device, progress=not args.quiet)
+                         keep=args.keep, ema=args.ema, seed=args.seed, device=args.device, progress=not args.quiet,
+                         samples=64 if len(dataset.sample_shape) == 3 else 1000)  # a grid of images, a cloud of points
     meta = {"model": args.model, "options": options, "sample_shape": list(dataset.sample_shape),
             "num_classes": dataset.num_classes,
             "data": {"name": args.data, **{k: v for k, v in data_options.items() if v is not None}}}

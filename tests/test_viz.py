@@ -204,6 +204,21 @@ def test_plot_points_with_a_discriminator(tmp_path):
     assert imread(tmp_path / "d.png").ndim == 3 and imread(tmp_path / "e.png").ndim == 3
 
 
+def test_plot_points_of_a_critic_shows_its_scores(tmp_path):
+    """Scores 40 apart saturate sigmoid(D) to one colour; drawn as a critic's scores they span the colour map."""
+    samples = np.random.default_rng(4).normal(size=(80, 2))
+
+    def critic(p):
+        return 20 * (p[:, 0] > 0) + 0.01 * p[:, 1]
+
+    viz.plot_points(samples, tmp_path / "logit.png", discriminator=critic, extent=(-3, 3, -3, 3))
+    viz.plot_points(samples, tmp_path / "score.png", discriminator=critic, extent=(-3, 3, -3, 3), critic=True)
+    viz.plot_points(samples, tmp_path / "flat.png", discriminator=lambda p: np.zeros(len(p)), critic=True)
+    logit, score = (imread(tmp_path / f"{name}.png")[..., :3] for name in ("logit", "score"))
+    assert logit.shape == score.shape and not np.array_equal(logit, score)
+    assert imread(tmp_path / "flat.png").ndim == 3
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"samples": np.zeros((5, 3))}, r"samples must have shape \(N, 2\), got shape \(5, 3\)"),
     ({"samples": np.zeros((0, 2))}, r"samples is empty"),

@@ -207,7 +207,8 @@ class Trainer:
             else:  # a conditional D needs labels: its decision surface is not one picture
                 surface = None if self._conditional() else self._discriminator_surface
                 viz.plot_points(fake.numpy(), path, real=self.dataset.x[:2000], modes=self.dataset.modes,
-                                discriminator=surface, title=f"step {self.step}")
+                                discriminator=surface, title=f"step {self.step}",
+                                critic=self.gan.objective not in ("nonsat", "minimax"))
         viz.plot_losses(self.out / "log.jsonl", self.out / "losses.png")
 
     def _conditional(self) -> bool:

@@ -19,7 +19,8 @@ MARGIN = 0.1  # the default extent reaches this fraction of the data's span beyo
 def plot_points(samples: np.ndarray | Tensor, path: str | os.PathLike, real: np.ndarray | Tensor | None = None,
                 modes: np.ndarray | Tensor | None = None,
                 discriminator: Callable[[np.ndarray], np.ndarray | Tensor] | None = None,
-                extent: tuple[float, float, float, float] | None = None, title: str | None = None) -> None:
+                extent: tuple[float, float, float, float] | None = None, title: str | None = None,
+                critic: bool = False) -> None:
     """Draw generated 2-D points into a PNG at path, written atomically.
 
     samples: (N, 2) generated points (an array or a Tensor), drawn over `real` (M, 2) data points (lighter)
@@ -27,7 +28,9 @@ def plot_points(samples: np.ndarray | Tensor, path: str | os.PathLike, real: np.
     discriminator: a callable from a (K, 2) float32 array to K logits (an array or a Tensor, shape (K,) or
     (K, 1)); when given, the background is sigmoid(D) over the plotted area, a filled contour with a colour
     bar and a dashed line where it crosses 1/2, as in Figure 1 of Goodfellow et al. (2014). It is called
-    under no_grad, once, on a regular grid; a model with batch norm should be in eval mode.
+    under no_grad, once, on a regular grid; a model with batch norm should be in eval mode. critic: D's output is
+    a score, not a logit (Wasserstein, hinge and least-squares objectives): the background shows the score itself,
+    since its sigmoid means nothing there.
     extent: (xmin, xmax, ymin, ymax); by default every point drawn, plus a margin.
     """
     fake = _points(samples, "samples")
@@ -39,7 +42,7 @@ def plot_points(samples: np.ndarray | Tensor, path: str | os.PathLike, real: np.
     figure = new_figure(6.4 if discriminator is not None else 5.6, 5.2)
     ax = figure.add_subplot()
     if discriminator is not None:
-        _draw_surface(figure, ax, discriminator, extent)
+        _draw_surface(figure, ax, discriminator, extent, critic)
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=5, color="0.35", alpha=0.3, linewidths=0, label=f"real ({len(real)})")
     ax.scatter(fake[:, 0], fake[:, 1], s=7, color="tab:orange", alpha=0.8, linewidths=0,
@@ -61,8 +64,9 @@ def plot_points(samples: np.ndarray | Tensor, path: str | os.PathLike, real: np.
     write_figure(figure, path)
 
 
-def _draw_surface(figure, ax, discriminator, extent: tuple) -> None:
-    """sigmoid(D) on a grid over extent as a filled contour, its 1/2 level dashed, and a colour bar."""
+def _draw_surface(figure, ax, discriminator, extent: tuple, critic: bool) -> None:
+    """sigmoid(D) (a critic: D itself) on a grid over extent as a filled contour, with a colour bar; for sigmoid(D),
+    its 1/2 level dashed."""
     xs = np.linspace(extent[0], extent[1], RESOLUTION)
     ys = np.linspace(extent[2], extent[3], RESOLUTION)
     gx, gy = np.meshgrid(xs, ys)
@@ -74,6 +78,13 @@ def _draw_surface(figure, ax, discriminator, extent: tuple) -> None:
                          f"expected one logit per point, shape ({len(grid)},) or ({len(grid)}, 1)")
     check_numeric(logits, "plot_points", "the discriminator's output")
     logits = logits.reshape(gx.shape).astype(np.float64)
+    if critic:
+        scores = np.ma.masked_invalid(logits)
+        low, high = (float(scores.min()), float(scores.max())) if scores.count() else (0.0, 1.0)
+        levels = np.linspace(low, high if high > low else low + 1.0, 11)
+        filled = ax.contourf(gx, gy, scores, levels=levels, cmap="RdBu", alpha=0.6)
+        figure.colorbar(filled, ax=ax, label="D(x): the critic's score (higher: more real)", shrink=0.85)
+        return
     probability = np.ma.masked_invalid(0.5 * (1.0 + np.tanh(0.5 * logits)))  # sigmoid, without overflow
     filled = ax.contourf(gx, gy, probability, levels=np.linspace(0.0, 1.0, 11), cmap="RdBu", alpha=0.6)
     if probability.count() and probability.min() < 0.5 < probability.max():
