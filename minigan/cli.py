@@ -178,7 +178,7 @@ def _sample(argv: list[str]) -> None:
     with mg.no_grad():
         fake = gan.generate(latent)
     if fake.ndim == 4:
-        viz.save_grid(fake, args.out, nrow=side if args.interpolate else None)
+        viz.save_grid(fake, args.out, nrow=side if args.interpolate else None, scale=2)
     else:
         viz.plot_points(fake.numpy(), args.out, title=f"{meta['model']}: {args.n} samples")
     print(f"wrote {args.out}")
