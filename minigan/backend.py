@@ -83,7 +83,8 @@ _kernels = _check_kernels(os.environ.get("MINIGAN_KERNELS", "fast"))
 
 
 class use_kernels:
-    """Select the kernels: 'fast' (Numba on the CPU) or 'reference' (plain NumPy/CuPy, the specification).
+    """Select the kernels: 'fast' (Numba on the CPU, CUDA C on the GPU) or 'reference' (plain NumPy/CuPy, the
+    specification).
 
     Takes effect at once; used in a `with` block, the previous choice comes back at its end. The environment
     variable MINIGAN_KERNELS sets the choice at start-up.
@@ -105,8 +106,15 @@ def kernels_in_use() -> str:
     return _kernels
 
 
+CUDA_KERNELS = ("conv2d", "conv_transpose2d", "batch_norm", "leaky_relu")  # operators with a kernels/<op>/cuda.py
+
+
 def kernel(op: str, array):
-    """The kernel module of operator `op` for the device of `array`: kernels/<op>/cpu.py (Numba) on the CPU
-    when the fast kernels are selected, kernels/<op>/reference.py otherwise."""
-    fast = _kernels == "fast" and device_of(array) == "cpu"
-    return importlib.import_module(f"kernels.{op}.{'cpu' if fast else 'reference'}")
+    """The kernel module of operator `op` for the device of `array`. With the fast kernels selected:
+    kernels/<op>/cpu.py (Numba) on the CPU, and kernels/<op>/cuda.py (CUDA C through CuPy) on the GPU for the
+    operators of CUDA_KERNELS; kernels/<op>/reference.py for the others (adam on the GPU), and for every operator
+    when the reference kernels are selected."""
+    variant = "reference"
+    if _kernels == "fast":
+        variant = "cpu" if device_of(array) == "cpu" else "cuda" if op in CUDA_KERNELS else "reference"
+    return importlib.import_module(f"kernels.{op}.{variant}")

@@ -17,6 +17,13 @@ from minigan import backend
 
 pytestmark = pytest.mark.gpu
 
+
+@pytest.fixture(autouse=True)
+def reference_kernels():
+    """These tests hold the reference path on CuPy to the CPU (the CUDA kernels have tests of their own)."""
+    with backend.use_kernels("reference"):
+        yield
+
 DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 

@@ -1,0 +1,253 @@
+// Batch normalisation, compiled through CuPy by kernels/batch_norm/cuda.py.
+//
+// x is viewed as (N, C, S), S the product of the spatial sizes (1 for an (N, C) input); channel ci holds the
+// M = N S elements x[ni, ci, si], numbered m = ni S + si. Per channel: mean, biased variance var,
+// invstd = 1 / sqrt(var + eps), and z = x scale + shift with scale = gamma invstd, shift = beta - mean scale.
+// With act set, the output is the leaky ReLU of z with slope `slope` (0: ReLU), in the same pass; the backward
+// pass recomputes z from x exactly as the forward pass does (affine() and normalise()), so both gate the same
+// elements. The products are rounded before the additions (never contracted into an fma), so that an x equal to
+// the mean gives z = beta - mean scale + mean scale, exactly 0 when beta is 0, as the reference computes it.
+//
+// Reductions run in double, in a fixed order, without atomics, so that every run gives the same bits: a (C, B)
+// grid of blocks, block (ci, blk) taking the elements [blk chunk, (blk + 1) chunk) of channel ci; each thread a
+// fixed stride of them, then a tree over the block's threads in shared memory; then one thread per channel
+// combines the B partial results in the order blk = 0, 1, ... . The statistics use Welford's update per thread and
+// Chan's formula to merge (count, mean, sum of squared deviations) triples, which stays accurate when the mean is
+// large against the spread.
+
+constexpr int BLOCK = 256;  // threads per block of the reduction kernels (the launch must use this many)
+
+__device__ inline float mul(float a, float b) { return __fmul_rn(a, b); }  // a product, rounded: never an fma
+__device__ inline double mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float root(float a) { return sqrtf(a); }
+__device__ inline double root(double a) { return sqrt(a); }
+
+template <typename T>
+__device__ inline void affine(T gamma, T beta, T mean, T invstd, T& scale, T& shift)
+{
+    // scale = gamma invstd, shift = beta - mean scale, rounded the same way in every kernel
+    scale = mul(gamma, invstd);
+    shift = beta - mul(mean, scale);
+}
+
+template <typename T>
+__device__ inline T normalise(T x, T scale, T shift)
+{
+    // z = x scale + shift, the product rounded first
+    return mul(x, scale) + shift;
+}
+
+template <typename T>
+__device__ inline T activate(T z, int act, T slope)
+{
+    // leaky ReLU as the reference writes it: z where z > 0, else z slope (so NaN takes the slope side)
+    return (act && !(z > T(0))) ? z * slope : z;
+}
+
+__device__ inline void merge(double& count, double& mean, double& m2, double count_b, double mean_b, double m2_b)
+{
+    // Chan et al.: the (count, mean, M2) of the union of two disjoint sets from those of each set
+    if (count_b == 0) return;
+    if (count == 0) {
+        count = count_b;
+        mean = mean_b;
+        m2 = m2_b;
+        return;
+    }
+    const double total = count + count_b;
+    const double delta = mean_b - mean;
+    const double f = count_b / total;
+    mean += delta * f;
+    m2 += m2_b + delta * delta * count * f;
+    count = total;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(BLOCK) bn_moments(const T* __restrict__ x, int c, int s, int m, int chunk,
+                                                   double* __restrict__ partial)
+{
+    // partial[ci, blk] = (count, mean, M2) of the elements [blk chunk, (blk + 1) chunk) of channel ci, where
+    // ci = blockIdx.x, blk = blockIdx.y, and M2 is the sum of squared deviations from the mean.
+    __shared__ double s_count[BLOCK], s_mean[BLOCK], s_m2[BLOCK];
+    const int ci = blockIdx.x, blk = blockIdx.y, tid = threadIdx.x;
+    const int begin = blk * chunk;
+    const int end = min(begin + chunk, m);
+    double count = 0, mean = 0, m2 = 0;
+    for (int k = begin + tid; k < end; k += BLOCK) {
+        const int ni = k / s, si = k - ni * s;
+        const double v = x[(ni * c + ci) * s + si];
+        count += 1;
+        const double d = v - mean;
+        mean += d / count;
+        m2 += d * (v - mean);
+    }
+    s_count[tid] = count;
+    s_mean[tid] = mean;
+    s_m2[tid] = m2;
+    __syncthreads();
+    for (int width = BLOCK / 2; width > 0; width /= 2) {
+        if (tid < width)
+            merge(s_count[tid], s_mean[tid], s_m2[tid], s_count[tid + width], s_mean[tid + width], s_m2[tid + width]);
+        __syncthreads();
+    }
+    if (tid == 0) {
+        double* p = partial + 3 * (ci * gridDim.y + blk);
+        p[0] = s_count[0];
+        p[1] = s_mean[0];
+        p[2] = s_m2[0];
+    }
+}
+
+template <typename T>
+__global__ void bn_stats(const double* __restrict__ partial, const T* __restrict__ gamma,
+                         const T* __restrict__ beta, int c, int blocks, double eps, T* __restrict__ mean,
+                         T* __restrict__ var, T* __restrict__ invstd, T* __restrict__ scale, T* __restrict__ shift)
+{
+    // Per channel, the `blocks` partial results of bn_moments merged in order: mean, biased variance M2 / M,
+    // invstd = 1 / sqrt(var + eps) (in double, then rounded to T), and the affine map of the normalisation.
+    const int ci = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ci >= c) return;
+    const double* p = partial + 3 * ci * blocks;
+    double count = p[0], mu = p[1], m2 = p[2];
+    for (int k = 1; k < blocks; ++k) merge(count, mu, m2, p[3 * k], p[3 * k + 1], p[3 * k + 2]);
+    const double v = m2 / count;
+    const T mean_t = T(mu);
+    const T invstd_t = T(1.0 / sqrt(v + eps));
+    mean[ci] = mean_t;
+    var[ci] = T(v);
+    invstd[ci] = invstd_t;
+    affine(gamma[ci], beta[ci], mean_t, invstd_t, scale[ci], shift[ci]);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256) bn_apply(const T* __restrict__ x, const T* __restrict__ scale,
+                                                const T* __restrict__ shift, int c, int s, int total, int act,
+                                                T slope, T* __restrict__ y)
+{
+    // y = act(x scale[ci] + shift[ci]), one element per thread
+    const int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= total) return;
+    const int ci = (index / s) % c;
+    y[index] = activate(normalise(x[index], scale[ci], shift[ci]), act, slope);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256) bn_eval(const T* __restrict__ x, const T* __restrict__ running_mean,
+                                               const T* __restrict__ running_var, const T* __restrict__ gamma,
+                                               const T* __restrict__ beta, T eps, int c, int s, int total, int act,
+                                               T slope, T* __restrict__ y)
+{
+    // y = act(x scale + shift) with scale = gamma / sqrt(running_var + eps) and shift = beta - running_mean scale,
+    // computed in T as the reference computes them (each thread recomputes its channel's pair: one launch in all)
+    const int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= total) return;
+    const int ci = (index / s) % c;
+    const T scale = gamma[ci] / root(running_var[ci] + eps);
+    const T shift = beta[ci] - mul(running_mean[ci], scale);
+    y[index] = activate(normalise(x[index], scale, shift), act, slope);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(BLOCK) bn_grad_sums(const T* __restrict__ x, const T* __restrict__ gy,
+                                                     const T* __restrict__ gamma, const T* __restrict__ beta,
+                                                     const T* __restrict__ mean, const T* __restrict__ invstd, int c,
+                                                     int s, int m, int chunk, int act, T slope,
+                                                     double* __restrict__ partial)
+{
+    // partial[ci, blk] = (sum gz, sum gz x_hat) over the elements [blk chunk, (blk + 1) chunk) of channel ci, with
+    // x_hat = (x - mean) invstd and gz = gy gated as the forward gated z (gy slope where z <= 0, with act)
+    __shared__ double s_gz[BLOCK], s_gzx[BLOCK];
+    const int ci = blockIdx.x, blk = blockIdx.y, tid = threadIdx.x;
+    const T mu = mean[ci], r = invstd[ci];
+    T scale, shift;
+    affine(gamma[ci], beta[ci], mu, r, scale, shift);
+    const int begin = blk * chunk;
+    const int end = min(begin + chunk, m);
+    double sum_gz = 0, sum_gzx = 0;
+    for (int k = begin + tid; k < end; k += BLOCK) {
+        const int ni = k / s, si = k - ni * s;
+        const int index = (ni * c + ci) * s + si;
+        const T v = x[index];
+        T g = gy[index];
+        if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
+        const T x_hat = (v - mu) * r;
+        sum_gz += double(g);
+        sum_gzx += double(g) * double(x_hat);
+    }
+    s_gz[tid] = sum_gz;
+    s_gzx[tid] = sum_gzx;
+    __syncthreads();
+    for (int width = BLOCK / 2; width > 0; width /= 2) {
+        if (tid < width) {
+            s_gz[tid] += s_gz[tid + width];
+            s_gzx[tid] += s_gzx[tid + width];
+        }
+        __syncthreads();
+    }
+    if (tid == 0) {
+        double* p = partial + 2 * (ci * gridDim.y + blk);
+        p[0] = s_gz[0];
+        p[1] = s_gzx[0];
+    }
+}
+
+template <typename T>
+__global__ void bn_grad_params(const double* __restrict__ partial, int c, int blocks, int m, T* __restrict__ ggamma,
+                               T* __restrict__ gbeta, T* __restrict__ mean_gz, T* __restrict__ mean_gzx)
+{
+    // Per channel, the `blocks` partial sums of bn_grad_sums added in order: gbeta = sum gz,
+    // ggamma = sum gz x_hat, and their means over the M elements, for bn_grad_input
+    const int ci = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ci >= c) return;
+    const double* p = partial + 2 * ci * blocks;
+    double sum_gz = 0, sum_gzx = 0;
+    for (int k = 0; k < blocks; ++k) {
+        sum_gz += p[2 * k];
+        sum_gzx += p[2 * k + 1];
+    }
+    gbeta[ci] = T(sum_gz);
+    ggamma[ci] = T(sum_gzx);
+    mean_gz[ci] = T(sum_gz / m);
+    mean_gzx[ci] = T(sum_gzx / m);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256) bn_grad_input(const T* __restrict__ x, const T* __restrict__ gy,
+                                                     const T* __restrict__ gamma, const T* __restrict__ beta,
+                                                     const T* __restrict__ mean, const T* __restrict__ invstd,
+                                                     const T* __restrict__ mean_gz, const T* __restrict__ mean_gzx,
+                                                     int c, int s, int total, int act, T slope, T* __restrict__ gx)
+{
+    // gx = gamma invstd (gz - mean(gz) - x_hat mean(gz x_hat)), gz gated as in bn_grad_sums
+    const int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= total) return;
+    const int ci = (index / s) % c;
+    const T mu = mean[ci], r = invstd[ci];
+    T scale, shift;
+    affine(gamma[ci], beta[ci], mu, r, scale, shift);
+    const T v = x[index];
+    T g = gy[index];
+    if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
+    const T x_hat = (v - mu) * r;
+    gx[index] = scale * (g - mean_gz[ci] - x_hat * mean_gzx[ci]);
+}
+
+#ifdef MINIGAN_NVCC_CHECK  // nvcc -DMINIGAN_NVCC_CHECK -c: instantiate every kernel, as CuPy does at run time
+void minigan_nvcc_check()
+{
+    (void)&bn_moments<float>;
+    (void)&bn_moments<double>;
+    (void)&bn_stats<float>;
+    (void)&bn_stats<double>;
+    (void)&bn_apply<float>;
+    (void)&bn_apply<double>;
+    (void)&bn_eval<float>;
+    (void)&bn_eval<double>;
+    (void)&bn_grad_sums<float>;
+    (void)&bn_grad_sums<double>;
+    (void)&bn_grad_params<float>;
+    (void)&bn_grad_params<double>;
+    (void)&bn_grad_input<float>;
+    (void)&bn_grad_input<double>;
+}
+#endif

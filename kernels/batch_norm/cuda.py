@@ -1,0 +1,112 @@
+"""Batch normalisation on the GPU: the CUDA C kernels of batch_norm.cu, three launches per pass.
+
+The input is viewed as (N, C, S), S the product of the spatial sizes (1 for (N, C) inputs), so channel c holds
+M = N S elements. Training forward: per-channel partial (count, mean, M2) triples from Welford's update, one per
+block of a (C, B) grid (B blocks per channel, more when M is large), merged in order by Chan's formula into the
+mean and the biased variance, then y = act(x scale + shift) with scale = gamma / sqrt(var + eps) and
+shift = beta - mean scale. Backward: partial sums of gz and gz x_hat the same way, then
+gx = scale (gz - mean(gz) - x_hat mean(gz x_hat)). The optional leaky ReLU (negative_slope; 0 for ReLU, None for
+none) is applied in the same pass as the normalisation, and the backward pass gates gy with z recomputed from x
+exactly as the forward pass computed it.
+
+Sums are taken in double in a fixed order, without atomics: every run gives the same bits, and the number of
+blocks depends on M alone, not on the GPU. Non-contiguous inputs are copied first. Same signatures as reference.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy
+
+from kernels import cuda
+
+if TYPE_CHECKING:
+    from cupy import ndarray
+
+_SOURCE = cuda.Source("batch_norm", ("bn_moments", "bn_stats", "bn_apply", "bn_eval", "bn_grad_sums",
+                                     "bn_grad_params", "bn_grad_input"))
+PER_BLOCK = 4096  # elements of a channel that one block of the reductions takes (16 per thread), at least
+MAX_BLOCKS = 65535  # blocks per channel: the limit of a grid's second dimension
+
+
+def _view(x: ndarray) -> tuple:
+    """x as a contiguous array, and its (C, S, M)."""
+    import cupy
+
+    x = cupy.ascontiguousarray(x)
+    c, s = x.shape[1], math.prod(x.shape[2:])
+    return x, c, s, x.shape[0] * s
+
+
+def _blocks(m: int) -> tuple[int, int]:
+    """(B, chunk): B blocks per channel, each reducing `chunk` consecutive elements of the channel's m."""
+    blocks = min(max(1, -(-m // PER_BLOCK)), MAX_BLOCKS)
+    return blocks, -(-m // blocks)
+
+
+def _channels(dtype, *arrays) -> list:
+    """Per-channel vectors as contiguous arrays of the data's dtype."""
+    import cupy
+
+    return [cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _activation(negative_slope, dtype) -> tuple:
+    """(whether there is an activation, its slope in the data's dtype) as the kernels take them."""
+    return (0, dtype.type(0)) if negative_slope is None else (1, dtype.type(negative_slope))
+
+
+def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float,
+                  negative_slope: float | None = None) -> tuple:
+    """y = act(gamma (x - mean) r + beta) with the batch's per-channel mean and biased variance var,
+    r = 1 / sqrt(var + eps); returns y, mean, var, r."""
+    import cupy
+
+    x, c, s, m = _view(x)
+    gamma, beta = _channels(x.dtype, gamma, beta)
+    blocks, chunk = _blocks(m)
+    partial = cupy.empty((c, blocks, 3), dtype=numpy.float64)
+    _SOURCE.launch("bn_moments", x.dtype, 0, x, c, s, m, chunk, partial, grid=(c, blocks))
+    mean, var, invstd, scale, shift = (cupy.empty(c, dtype=x.dtype) for _ in range(5))
+    _SOURCE.launch("bn_stats", x.dtype, c, partial, gamma, beta, c, blocks, numpy.float64(eps), mean, var, invstd,
+                   scale, shift)
+    y = cupy.empty_like(x)
+    _SOURCE.launch("bn_apply", x.dtype, x.size, x, scale, shift, c, s, x.size, *_activation(negative_slope, x.dtype), y)
+    return y, mean, var, invstd
+
+
+def forward_eval(x: ndarray, running_mean: ndarray, running_var: ndarray, gamma: ndarray, beta: ndarray, eps: float,
+                 negative_slope: float | None = None) -> ndarray:
+    """y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta), in one launch."""
+    import cupy
+
+    x, c, s, _ = _view(x)
+    running_mean, running_var, gamma, beta = _channels(x.dtype, running_mean, running_var, gamma, beta)
+    y = cupy.empty_like(x)
+    _SOURCE.launch("bn_eval", x.dtype, x.size, x, running_mean, running_var, gamma, beta, x.dtype.type(eps), c, s,
+                   x.size, *_activation(negative_slope, x.dtype), y)
+    return y
+
+
+def backward(x: ndarray, gamma: ndarray, beta: ndarray, mean: ndarray, invstd: ndarray, gy: ndarray,
+             negative_slope: float | None = None) -> tuple:
+    """(gx, ggamma, gbeta) of the training forward, through the activation when there is one: with gz = gy gated,
+    gbeta = sum gz, ggamma = sum gz x_hat and gx = gamma r (gz - mean(gz) - x_hat mean(gz x_hat))."""
+    import cupy
+
+    x, c, s, m = _view(x)
+    gy = cupy.ascontiguousarray(gy, dtype=x.dtype)
+    gamma, beta, mean, invstd = _channels(x.dtype, gamma, beta, mean, invstd)
+    act = _activation(negative_slope, x.dtype)
+    blocks, chunk = _blocks(m)
+    partial = cupy.empty((c, blocks, 2), dtype=numpy.float64)
+    _SOURCE.launch("bn_grad_sums", x.dtype, 0, x, gy, gamma, beta, mean, invstd, c, s, m, chunk, *act, partial,
+                   grid=(c, blocks))
+    ggamma, gbeta, mean_gz, mean_gzx = (cupy.empty(c, dtype=x.dtype) for _ in range(4))
+    _SOURCE.launch("bn_grad_params", x.dtype, c, partial, c, blocks, m, ggamma, gbeta, mean_gz, mean_gzx)
+    gx = cupy.empty_like(x)
+    _SOURCE.launch("bn_grad_input", x.dtype, x.size, x, gy, gamma, beta, mean, invstd, mean_gz, mean_gzx, c, s, x.size,
+                   *act, gx)
+    return gx, ggamma, gbeta
