@@ -30,7 +30,7 @@ VARIANTS = {  # name: (the real samples' target, discriminator steps per generat
     "k = 2": (1.0, 2),
     "label 0.9, k = 2": (0.9, 2),
 }
-FULL = {"steps": 1500, "width": 0.25, "seeds": 2, "samples": 2000}
+FULL = {"steps": 1000, "width": 0.25, "seeds": 2, "samples": 2000}
 QUICK = {"steps": 10, "width": 0.125, "seeds": 1, "samples": 200}
 
 

@@ -1,5 +1,7 @@
-"""Two layers of Salimans et al. 2016 ("Improved techniques for training GANs") against mode collapse and
-batch coupling: minibatch discrimination for the discriminator, virtual batch normalisation for the generator.
+"""Layers that GAN models add to the usual ones: the two of Salimans et al. 2016 ("Improved techniques for
+training GANs") against mode collapse and batch coupling, minibatch discrimination for the discriminator and
+virtual batch normalisation for the generator; and maxout units (Goodfellow et al. 2013), the discriminator's
+hidden layers in the GAN paper and in PacGAN's 2-D experiments.
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import math
 
 from minigan import ops
-from minigan.nn import Module, Parameter, init
+from minigan.nn import Linear, Module, Parameter, init
 from minigan.tensor import Tensor, empty, ones, zeros
 
 
@@ -100,3 +102,31 @@ class ReferenceBatch(Module):
         r = self.reference.shape[0]
         out = self.net(ops.cat([self.reference.to(input.dtype), input], 0))
         return out[r:]
+
+
+class Maxout(Module):
+    """A layer of maxout units (Goodfellow et al. 2013): each output is the largest of `pieces` affine maps.
+
+    z = x W^T + b has pieces * out_features columns, read as (N, pieces, out_features): piece k of unit j is
+    column k * out_features + j, and y_j = max_k z_{k * out_features + j}. A unit is thus a convex piecewise
+    linear function of its input that learns its own activation; the gradient reaches only the piece that won.
+    (Pieces are laid out block by block so that the maximum runs over contiguous rows of out_features values.)
+    The affine map is an nn.Linear (`linear`), initialised as PyTorch initialises one.
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 5, bias: bool = True, *,
+                 device: str | None = None, dtype=None):
+        super().__init__()
+        if pieces < 1:
+            raise ValueError(f"Maxout: pieces must be at least 1, got {pieces}")
+        self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
+        self.linear = Linear(in_features, out_features * pieces, bias=bias, device=device, dtype=dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim != 2 or input.shape[1] != self.in_features:
+            raise ValueError(f"Maxout: expected an input of shape (N, {self.in_features}), got {input.shape}")
+        z = self.linear(input).reshape(input.shape[0], self.pieces, self.out_features)
+        return z.max(1).values
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
