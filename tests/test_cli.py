@@ -4,28 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from command import fails, run
 from matplotlib.image import imread
 
 from minigan import backend
-from minigan.cli import main
 from minigan.models import MODELS
 from minigan.train.checkpoint import checkpoints, read_checkpoint
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-def run(*argv):
-    main([str(a) for a in argv])
-
-
-def fails(capsys, *argv, match: str):
-    """The command exits with status 2 and one line on stderr that contains `match`."""
-    with pytest.raises(SystemExit) as exit_info:
-        run(*argv)
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2
-    assert len(err.splitlines()) == 1, err
-    assert match in err, err
 
 
 def test_help_lists_the_commands_models_and_model_options(capsys):

@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from command import fails, run
 
 import minigan as mg
-from minigan.cli import main
 from minigan.data import load
 from minigan.metrics.classifier import load_classifier
 from minigan.metrics.evaluate import generate
@@ -16,20 +16,6 @@ from minigan.metrics.modes import mode_coverage
 from minigan.train.checkpoint import checkpoints, load_gan, read_checkpoint
 
 STEPS = "200"  # the feature classifier's steps: the digits classifier the other metric tests train and cache
-
-
-def run(*argv):
-    main([str(a) for a in argv])
-
-
-def fails(capsys, *argv, match: str):
-    """The command exits with status 2 and one line on stderr that contains `match`."""
-    with pytest.raises(SystemExit) as exit_info:
-        run(*argv)
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2
-    assert len(err.splitlines()) == 1, err
-    assert match in err, err
 
 
 @pytest.fixture(scope="module")
