@@ -62,7 +62,7 @@ VARIANTS = ("GAN", "PacGAN2", "PacGAN4", "minibatch discrimination", "feature ma
 # for a step of all twelve runs. 500 steps and one trial keep `minigan experiment mode-collapse` within about
 # 20 minutes (13 minutes when measured); that is 1/800 of PacGAN's training and 1/10 of its trials, so the
 # generators are caught early in training, far from where PacGAN's numbers were taken.
-FULL = {"trials": 1, "steps": 500}
+FULL = {"trials": 1, "steps": 2000}
 QUICK = {"trials": 1, "steps": 4}
 PACGAN = {"trials": 10, "epochs": 400, "steps": 400 * TRAIN_POINTS // BATCH, "batch": BATCH,
           "train_points": TRAIN_POINTS, "eval_samples": EVAL_SAMPLES}
