@@ -20,7 +20,7 @@ Each trained generator (in evaluation mode: batch norm uses its running statisti
 minigan.metrics.modes scores: modes covered, the fraction of high-quality samples (within 3 sigma of their
 nearest mode) and the reverse KL of their histogram over the modes. PacGAN trains 400 epochs (400,000 steps)
 and averages 10 trials; a 2-core CPU cannot, so this experiment trains far fewer steps and trials (FULL below,
-chosen from the measured time per step so that the whole experiment takes about 20 minutes) and says so in its
+chosen from the measured time per step so that the whole experiment takes under an hour) and says so in its
 record and its picture.
 """
 
@@ -59,9 +59,9 @@ VARIANTS = ("GAN", "PacGAN2", "PacGAN4", "minibatch discrimination", "feature ma
 
 # How much we train. On the 2-core CPU (shared with other work) one step took 40-100 ms for the GAN, 50-130 ms
 # for PacGAN4, 140-300 ms with minibatch discrimination and 180-410 ms for WGAN-GP (5 critic steps): 1 to 2.3 s
-# for a step of all twelve runs. 500 steps and one trial keep `minigan experiment mode-collapse` within about
-# 20 minutes (13 minutes when measured); that is 1/800 of PacGAN's training and 1/10 of its trials, so the
-# generators are caught early in training, far from where PacGAN's numbers were taken.
+# for a step of all twelve runs. 2,000 steps and one trial take `minigan experiment mode-collapse` about 50
+# minutes; that is 1/200 of PacGAN's training and 1/10 of its trials, so the generators are caught early in
+# training, far from where PacGAN's numbers were taken.
 FULL = {"trials": 1, "steps": 2000}
 QUICK = {"trials": 1, "steps": 4}
 PACGAN = {"trials": 10, "epochs": 400, "steps": 400 * TRAIN_POINTS // BATCH, "batch": BATCH,
