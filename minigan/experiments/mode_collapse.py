@@ -40,7 +40,7 @@ from minigan.data.mixtures import mixture_modes
 from minigan.metrics.modes import mean_and_stderr, mode_coverage
 from minigan.models.base import GAN
 from minigan.models.gan import MLPGenerator
-from minigan.models.layers import Maxout, MinibatchDiscrimination
+from minigan.models.layers import FeatureDiscriminator, Maxout
 from minigan.models.wgan import WGANGP
 from minigan.tensor import Tensor, randn
 from minigan.train.trainer import TrainConfig, Trainer
@@ -84,9 +84,9 @@ PUBLISHED = {  # PacGAN (Lin et al. 2018), Table 1: means over 10 trials
 }
 
 
-class MaxoutDiscriminator(nn.Module):
-    """x (N, in_features) -> 3 x Maxout(200 units, 5 pieces) = features -> (minibatch discrimination) -> Linear
-    -> one logit (or critic score) per row, shape (N, 1). For PacGAN-m, in_features = 2m."""
+class MaxoutDiscriminator(FeatureDiscriminator):
+    """x (N, in_features) -> 3 x Maxout(200 units, 5 pieces) = features (N, 200) -> (minibatch discrimination)
+    -> Linear -> one logit (or critic score) per row, shape (N, 1). For PacGAN-m, in_features = 2m."""
 
     def __init__(self, in_features: int, minibatch_discrimination: bool = False):
         super().__init__()
@@ -95,16 +95,7 @@ class MaxoutDiscriminator(nn.Module):
             layers.append(Maxout(width, D_HIDDEN, D_PIECES))
             width = D_HIDDEN
         self.body = nn.Sequential(*layers)
-        self.mbd = MinibatchDiscrimination(width) if minibatch_discrimination else None
-        self.out = nn.Linear(width + (self.mbd.out_features if self.mbd else 0), 1)
-
-    def features(self, x: Tensor) -> Tensor:
-        """The last hidden layer (N, 200), which feature matching matches."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        f = self.features(x)
-        return self.out(f if self.mbd is None else self.mbd(f))
+        self.head(width, minibatch_discrimination)
 
 
 class PackedGAN(GAN):

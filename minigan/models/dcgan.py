@@ -21,7 +21,7 @@ import math
 from minigan import nn
 from minigan.models.base import GAN
 from minigan.models.gan import check_shape, reference_noise
-from minigan.models.layers import MinibatchDiscrimination, ReferenceBatch, VirtualBatchNorm
+from minigan.models.layers import FeatureDiscriminator, ReferenceBatch, VirtualBatchNorm
 from minigan.tensor import Tensor
 
 
@@ -78,8 +78,9 @@ def dcgan_generator(nz: int, sample_shape: tuple, width: float = 1.0, virtual_ba
     return dcgan_init(net)
 
 
-class DCGANDiscriminator(nn.Module):
-    """The seed DCGAN's discriminator: (N, C, H, W) -> (N, 1) logits (critic scores without a sigmoid).
+class DCGANDiscriminator(FeatureDiscriminator):
+    """The seed DCGAN's discriminator: (N, C, H, W) -> (N, 1) logits (critic scores without a sigmoid); its
+    features are the flattened activations of the last convolution (N, 4*4*256*width).
 
     batch_norm=False drops the batch norms (and gives the convolutions biases), for WGAN-GP's critic;
     minibatch_discrimination appends Salimans et al.'s closeness features before the dense layer.
@@ -99,26 +100,8 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
-        self.num_features = channels[3] * math.prod(sizes[3])
-        features = self.num_features
-        if minibatch_discrimination:
-            self.mbd = MinibatchDiscrimination(features, mbd_kernels, mbd_dims)
-            features += mbd_kernels
-        else:
-            self.mbd = None
-        self.out = nn.Linear(features, 1)
+        self.head(channels[3] * math.prod(sizes[3]), minibatch_discrimination, mbd_kernels, mbd_dims)
         dcgan_init(self)
-
-    def features(self, x: Tensor) -> Tensor:
-        """The flattened activations of the last convolution (N, 4*4*256*width), before the dense layer."""
-        return self.body(x)
-
-    def from_features(self, f: Tensor) -> Tensor:
-        """D's output (N, 1) computed from features(x)."""
-        return self.out(f if self.mbd is None else self.mbd(f))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.from_features(self.features(x))
 
 
 def build_dcgan(sample_shape: tuple, num_classes: int = 0, *, nz: int = 100, width: float = 1.0,

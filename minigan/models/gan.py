@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from minigan import nn
 from minigan.models.base import GAN
-from minigan.models.layers import MinibatchDiscrimination, ReferenceBatch, VirtualBatchNorm
+from minigan.models.layers import FeatureDiscriminator, ReferenceBatch, VirtualBatchNorm
 from minigan.tensor import Tensor, randn
 
 
@@ -88,7 +88,7 @@ class MLPGenerator(nn.Module):
         return self.net(z).reshape((z.shape[0],) + self.sample_shape)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(FeatureDiscriminator):
     """sample -> flatten -> [Linear -> LeakyReLU(0.2)] per hidden size = features -> (minibatch discrimination)
     -> Linear -> one logit (or critic score) per sample, shape (N, 1)."""
 
@@ -100,24 +100,7 @@ class MLPDiscriminator(nn.Module):
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
         self.body = nn.Sequential(*layers)
-        self.num_features = width
-        if minibatch_discrimination:
-            self.mbd = MinibatchDiscrimination(width, mbd_kernels, mbd_dims)
-            width += mbd_kernels
-        else:
-            self.mbd = None
-        self.out = nn.Linear(width, 1)
-
-    def features(self, x: Tensor) -> Tensor:
-        """The last hidden layer's activations (N, features), as feature matching and InfoGAN's Q head use."""
-        return self.body(x)
-
-    def from_features(self, f: Tensor) -> Tensor:
-        """D's output (N, 1) computed from features(x)."""
-        return self.out(f if self.mbd is None else self.mbd(f))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.from_features(self.features(x))
+        self.head(width, minibatch_discrimination, mbd_kernels, mbd_dims)
 
 
 def build_gan(sample_shape: tuple, num_classes: int = 0, *, nz: int = 100, hidden: str | Sequence[int] = "256,256",

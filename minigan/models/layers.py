@@ -45,6 +45,29 @@ class MinibatchDiscrimination(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, kernel_dims={self.kernel_dims}"
 
 
+
+class FeatureDiscriminator(Module):
+    """A discriminator in two parts: features(x) = body(x), its last hidden layer (what feature matching and
+    InfoGAN's Q head read), and from_features(f), one dense layer from f, with minibatch discrimination's
+    closeness appended when asked, to D's output (N, 1). A subclass sets `body`, then calls `head`."""
+
+    def head(self, num_features: int, minibatch_discrimination: bool = False, mbd_kernels: int = 50,
+             mbd_dims: int = 5) -> None:
+        self.num_features = num_features
+        self.mbd = MinibatchDiscrimination(num_features, mbd_kernels, mbd_dims) if minibatch_discrimination else None
+        self.out = Linear(num_features + (mbd_kernels if minibatch_discrimination else 0), 1)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden layer's activations (N, num_features)."""
+        return self.body(x)
+
+    def from_features(self, f: Tensor) -> Tensor:
+        """D's output (N, 1) computed from features(x)."""
+        return self.out(f if self.mbd is None else self.mbd(f))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.from_features(self.features(x))
+
 class VirtualBatchNorm(Module):
     """Batch normalisation whose statistics come from a fixed reference batch and the sample itself.
 
