@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+import minigan as mg
 from minigan.bench.common import require_torch, set_threads
 from minigan.bench.step import Framework, GANStep, torch_weights
 from minigan.experiments.common import digit_data
@@ -50,8 +51,6 @@ def samples(name: str, g, noise: np.ndarray) -> np.ndarray:
         torch = require_torch()
         with torch.no_grad():
             return g(torch.from_numpy(noise)).numpy()
-    import minigan as mg
-
     with mg.no_grad():
         return g(mg.tensor(noise)).numpy()
 
