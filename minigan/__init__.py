@@ -3,6 +3,7 @@
 from minigan import nn, optim
 from minigan.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigan.backend import cuda_available
+from minigan.dispatch import use_kernels
 from minigan.ops import (
     abs,
     argmax,
@@ -73,5 +74,5 @@ __all__ = [
     "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "nn", "no_grad", "ones", "ones_like",
     "optim", "permute", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "reshape",
     "save", "set_default_dtype", "set_grad_enabled", "set_rng_state", "sigmoid", "softmax", "sqrt", "squeeze",
-    "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "use_kernels", "var", "where", "zeros", "zeros_like",
 ]

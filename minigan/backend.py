@@ -1,12 +1,15 @@
-"""Devices: 'cpu' computes with NumPy, 'cuda' with CuPy. Importing minigan never needs CuPy."""
+"""Devices: 'cpu' computes with NumPy, 'cuda' with CuPy. Importing minigan never needs CuPy.
+
+get_array_module (numpy or cupy, whichever the arrays belong to) is the kernels' own rule, re-exported here.
+"""
 
 from __future__ import annotations
 
 import functools
-import importlib
-import os
 
 import numpy
+
+from minigan.kernels import get_array_module
 
 try:
     import cupy
@@ -46,18 +49,9 @@ def xp_of(device: str):
     return cupy if check_device(device) == "cuda" else numpy
 
 
-def get_array_module(*arrays):
-    """numpy or cupy, whichever the arrays belong to (numpy when CuPy is absent)."""
-    if cupy is not None:
-        for a in arrays:
-            if isinstance(a, cupy.ndarray):
-                return cupy
-    return numpy
-
-
 def device_of(array) -> str:
     """'cuda' for a CuPy array, 'cpu' for anything else."""
-    return "cuda" if cupy is not None and isinstance(array, cupy.ndarray) else "cpu"
+    return "cuda" if get_array_module(array) is not numpy else "cpu"
 
 
 def to_device(array, device: str):
@@ -69,52 +63,4 @@ def to_device(array, device: str):
     return numpy.asarray(array)
 
 
-
-KERNELS = ("fast", "reference")
-
-
-def _check_kernels(choice: str) -> str:
-    if choice not in KERNELS:
-        raise ValueError(f"kernels must be one of {KERNELS}, got {choice!r} (MINIGAN_KERNELS or use_kernels)")
-    return choice
-
-
-_kernels = _check_kernels(os.environ.get("MINIGAN_KERNELS", "fast"))
-
-
-class use_kernels:
-    """Select the kernels: 'fast' (Numba on the CPU, CUDA C on the GPU) or 'reference' (plain NumPy/CuPy, the
-    specification).
-
-    Takes effect at once; used in a `with` block, the previous choice comes back at its end. The environment
-    variable MINIGAN_KERNELS sets the choice at start-up.
-    """
-
-    def __init__(self, choice: str):
-        global _kernels
-        self.previous, _kernels = _kernels, _check_kernels(choice)
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc) -> None:
-        global _kernels
-        _kernels = self.previous
-
-
-def kernels_in_use() -> str:
-    return _kernels
-
-
-CUDA_KERNELS = ("conv2d", "conv_transpose2d", "batch_norm", "leaky_relu")  # operators with a kernels/<op>/cuda.py
-
-
-def kernel(op: str, array):
-    """The kernel module of operator `op` for the device of `array`. With the fast kernels selected:
-    kernels/<op>/cpu.py (Numba) on the CPU, and kernels/<op>/cuda.py (CUDA C through CuPy) on the GPU for the
-    operators of CUDA_KERNELS; kernels/<op>/reference.py for the others (adam on the GPU), and for every operator
-    when the reference kernels are selected."""
-    variant = "reference"
-    if _kernels == "fast":
-        variant = "cpu" if device_of(array) == "cpu" else "cuda" if op in CUDA_KERNELS else "reference"
-    return importlib.import_module(f"kernels.{op}.{variant}")
+__all__ = ["DEVICES", "check_device", "cuda_available", "device_of", "get_array_module", "to_device", "xp_of"]

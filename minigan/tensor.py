@@ -192,7 +192,7 @@ class Tensor:
         self.retains_grad = True
 
     def clone(self) -> Tensor:
-        return ops.Identity().apply(self)
+        return ops.Clone().apply(self)
 
     def contiguous(self) -> Tensor:
         return self

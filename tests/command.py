@@ -2,7 +2,7 @@
 
 import pytest
 
-from minigan.cli import main
+from minigan.commands import main
 
 
 def run(*argv):

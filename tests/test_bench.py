@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from minigan.bench import ops, step
-from minigan.cli import main as cli
+from minigan.commands import main as cli
 
 
 def test_layer_cases_are_read_off_the_models():

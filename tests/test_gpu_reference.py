@@ -9,11 +9,11 @@ import pytest
 
 import minigan as mg
 import minigan.nn.functional as F
-from kernels.batch_norm import reference as batch_norm_ref
-from kernels.conv2d import reference as conv2d_ref
-from kernels.conv_transpose2d import reference as conv_transpose2d_ref
-from kernels.leaky_relu import reference as leaky_relu_ref
-from minigan import backend
+from minigan import backend, dispatch
+from minigan.kernels.batch_norm import reference as batch_norm_ref
+from minigan.kernels.conv2d import reference as conv2d_ref
+from minigan.kernels.conv_transpose2d import reference as conv_transpose2d_ref
+from minigan.kernels.leaky_relu import reference as leaky_relu_ref
 
 pytestmark = pytest.mark.gpu
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(autouse=True)
 def reference_kernels():
     """These tests hold the reference path on CuPy to the CPU (the CUDA kernels have tests of their own)."""
-    with backend.use_kernels("reference"):
+    with dispatch.use_kernels("reference"):
         yield
 
 DTYPES = [np.float64, np.float32]
@@ -179,7 +179,7 @@ def test_reference_conv_kernels_on_cupy_arrays(dtype):
     col = conv2d_ref.im2col(x, W.shape[2:], *geometry)
     assert_gpu_result(conv2d_ref.im2col(x_g, W.shape[2:], *geometry), col, dtype, "im2col")
     c = randn(*col.shape, seed=4).astype(dtype)
-    assert_gpu_result(conv2d_ref.col2im(on_gpu(c), x.shape[2:], *geometry), conv2d_ref.col2im(c, x.shape[2:], *geometry),
+    assert_gpu_result(conv2d_ref.col2im(on_gpu(c), x.shape[2:], W.shape[2:], *geometry), conv2d_ref.col2im(c, x.shape[2:], W.shape[2:], *geometry),
                       dtype, "col2im")
     gy = randn(*y.shape, seed=5).astype(dtype)
     assert_gpu_result(conv2d_ref.backward_filter(x_g, on_gpu(gy), W.shape[2:], *geometry),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.nn.functional as F
-from minigan.backend import KERNELS, use_kernels
+from minigan.dispatch import KERNELS, use_kernels
 from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor
 from minigan.testing import gradcheck, gradgradcheck

@@ -32,17 +32,17 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kernels.adam import cpu as adam_cpu
-from kernels.adam import reference as adam_ref
-from kernels.batch_norm import cpu as batch_norm_cpu
-from kernels.batch_norm import reference as batch_norm_ref
-from kernels.conv2d import cpu as conv2d_cpu
-from kernels.conv2d import reference as conv2d_ref
-from kernels.conv_transpose2d import cpu as conv_transpose2d_cpu
-from kernels.conv_transpose2d import reference as conv_transpose2d_ref
-from kernels.leaky_relu import cpu as leaky_relu_cpu
-from kernels.leaky_relu import reference as leaky_relu_ref
-from minigan import backend
+from minigan import dispatch
+from minigan.kernels.adam import cpu as adam_cpu
+from minigan.kernels.adam import reference as adam_ref
+from minigan.kernels.batch_norm import cpu as batch_norm_cpu
+from minigan.kernels.batch_norm import reference as batch_norm_ref
+from minigan.kernels.conv2d import cpu as conv2d_cpu
+from minigan.kernels.conv2d import reference as conv2d_ref
+from minigan.kernels.conv_transpose2d import cpu as conv_transpose2d_cpu
+from minigan.kernels.conv_transpose2d import reference as conv_transpose2d_ref
+from minigan.kernels.leaky_relu import cpu as leaky_relu_cpu
+from minigan.kernels.leaky_relu import reference as leaky_relu_ref
 
 RTOL = {np.dtype("float64"): 1e-12, np.dtype("float32"): 1e-5}
 DTYPES = ["float64", "float32"]
@@ -218,7 +218,7 @@ def check_im2col(g: Conv, crop: tuple = (0, 0)):
     args = (g.stride, g.padding, g.dilation)
     with untouched(x):
         col = conv2d_cpu.im2col(x, g.kernel, *args)
-        col_cropped = conv2d_cpu.im2col(x, g.kernel, *args, out_size=cropped)
+        col_cropped = conv2d_cpu._columns(x, g.kernel, *args, out_size=cropped)
     expected = conv2d_ref.im2col(x, g.kernel, *args)
     for actual, want in ((col, expected), (col_cropped, expected[..., :cropped[0], :cropped[1]])):
         assert actual.shape == (g.c_in * math.prod(g.kernel),) + want.shape[4:] + (g.n,)
@@ -227,8 +227,8 @@ def check_im2col(g: Conv, crop: tuple = (0, 0)):
 
     for bias in (b, None):
         with untouched(c, bias):
-            x_back = conv2d_cpu.col2im(c, g.size, *args, g.kernel, bias)
-        expected = conv2d_ref.col2im(reference_layout(c, g), g.size, *args)
+            x_back = conv2d_cpu.col2im(c, g.size, g.kernel, *args, bias)
+        expected = conv2d_ref.col2im(reference_layout(c, g), g.size, g.kernel, *args)
         if bias is not None:
             expected = expected + bias.reshape(1, -1, 1, 1)
         assert_close(x_back, expected, sum_floor(math.prod(g.kernel), amax(c)) + amax(bias),
@@ -483,15 +483,15 @@ def kernel_module_in_subprocess(environment_value):
     env = {k: v for k, v in os.environ.items() if k != "MINIGAN_KERNELS"}
     if environment_value is not None:
         env["MINIGAN_KERNELS"] = environment_value
-    code = "import numpy, minigan.backend as b; print(b.kernel('conv2d', numpy.zeros(1)).__name__)"
+    code = "import numpy, minigan.dispatch as d; print(d.kernel('conv2d', d.choose('conv2d', numpy.zeros(1))).__name__)"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=root, capture_output=True, text=True,
                           timeout=120)
 
 
 def test_minigan_kernels_environment_variable():
-    for value, module in ((None, "kernels.conv2d.cpu"), ("fast", "kernels.conv2d.cpu"),
-                          ("reference", "kernels.conv2d.reference")):
+    for value, module in ((None, "minigan.kernels.conv2d.cpu"), ("fast", "minigan.kernels.conv2d.cpu"),
+                          ("reference", "minigan.kernels.conv2d.reference")):
         run = kernel_module_in_subprocess(value)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == module, f"MINIGAN_KERNELS={value}: {run.stdout}"
@@ -504,23 +504,23 @@ def test_minigan_kernels_environment_variable():
 
 def test_use_kernels_selects_and_restores():
     x = np.zeros((1, 1, 2, 2))
-    previous = backend.kernels_in_use()
-    with backend.use_kernels("reference"):
-        assert backend.kernel("conv2d", x) is conv2d_ref
-        assert backend.kernel("batch_norm", x) is batch_norm_ref
-        with backend.use_kernels("fast"):
-            assert backend.kernel("conv2d", x) is conv2d_cpu
-            assert backend.kernel("leaky_relu", x) is leaky_relu_cpu
-        assert backend.kernel("conv2d", x) is conv2d_ref
-    assert backend.kernels_in_use() == previous
+    previous = dispatch.kernels_in_use()
+    with dispatch.use_kernels("reference"):
+        assert dispatch.kernel("conv2d", dispatch.choose("conv2d", x)) is conv2d_ref
+        assert dispatch.kernel("batch_norm", dispatch.choose("batch_norm", x)) is batch_norm_ref
+        with dispatch.use_kernels("fast"):
+            assert dispatch.kernel("conv2d", dispatch.choose("conv2d", x)) is conv2d_cpu
+            assert dispatch.kernel("leaky_relu", dispatch.choose("leaky_relu", x)) is leaky_relu_cpu
+        assert dispatch.kernel("conv2d", dispatch.choose("conv2d", x)) is conv2d_ref
+    assert dispatch.kernels_in_use() == previous
 
-    with pytest.raises(RuntimeError), backend.use_kernels("reference"):
+    with pytest.raises(RuntimeError), dispatch.use_kernels("reference"):
         raise RuntimeError("inside the block")
-    assert backend.kernels_in_use() == previous
+    assert dispatch.kernels_in_use() == previous
 
     with pytest.raises(ValueError, match="'slow'"):
-        backend.use_kernels("slow")
-    assert backend.kernels_in_use() == previous
+        dispatch.use_kernels("slow")
+    assert dispatch.kernels_in_use() == previous
 
 
 @settings(max_examples=20)

@@ -10,7 +10,6 @@ sum behind each element, rtol 1e-12 in float64 and 1e-5 in float32; copies (im2c
 ReLU) must agree exactly. Skipped where CuPy or a GPU is missing.
 """
 
-import importlib
 import math
 import os
 import subprocess
@@ -54,19 +53,18 @@ from test_kernels_cpu import (
 
 import minigan as mg
 import minigan.nn.functional as F
-from kernels import cuda as loader
-from kernels.adam import reference as adam_ref
-from kernels.batch_norm import cuda as batch_norm_cuda
-from kernels.batch_norm import reference as batch_norm_ref
-from kernels.conv2d import cuda as conv2d_cuda
-from kernels.conv2d import reference as conv2d_ref
-from kernels.conv_transpose2d import cuda as conv_transpose2d_cuda
-from kernels.conv_transpose2d import reference as conv_transpose2d_ref
-from kernels.leaky_relu import cuda as leaky_relu_cuda
-from kernels.leaky_relu import reference as leaky_relu_ref
-from minigan import backend
-from minigan.backend import use_kernels
+from minigan import backend, dispatch
 from minigan.bench.models import MODELS, dcgan_init
+from minigan.dispatch import use_kernels
+from minigan.kernels import cuda as loader
+from minigan.kernels.batch_norm import cuda as batch_norm_cuda
+from minigan.kernels.batch_norm import reference as batch_norm_ref
+from minigan.kernels.conv2d import cuda as conv2d_cuda
+from minigan.kernels.conv2d import reference as conv2d_ref
+from minigan.kernels.conv_transpose2d import cuda as conv_transpose2d_cuda
+from minigan.kernels.conv_transpose2d import reference as conv_transpose2d_ref
+from minigan.kernels.leaky_relu import cuda as leaky_relu_cuda
+from minigan.kernels.leaky_relu import reference as leaky_relu_ref
 from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor
 from minigan.testing import gradcheck, gradgradcheck
@@ -196,7 +194,7 @@ def check_im2col(g: Conv, crop: tuple = (0, 0)):
     args = (g.stride, g.padding, g.dilation)
     with untouched(x_g):
         col = conv2d_cuda.im2col(x_g, g.kernel, *args)
-        col_cropped = conv2d_cuda.im2col(x_g, g.kernel, *args, out_size=cropped)
+        col_cropped = conv2d_cuda._columns(x_g, g.kernel, *args, out_size=cropped)
     expected = conv2d_ref.im2col(x, g.kernel, *args)
     for actual, want in ((col, expected), (col_cropped, expected[..., :cropped[0], :cropped[1]])):
         assert backend.device_of(actual) == "cuda" and actual.dtype == x.dtype
@@ -205,8 +203,8 @@ def check_im2col(g: Conv, crop: tuple = (0, 0)):
 
     for bias, bias_g in ((b, b_g), (None, None)):
         with untouched(c_g, bias_g):
-            x_back = conv2d_cuda.col2im(c_g, g.size, *args, g.kernel, bias_g)
-        expected = conv2d_ref.col2im(reference_layout(c, g), g.size, *args)
+            x_back = conv2d_cuda.col2im(c_g, g.size, g.kernel, *args, bias_g)
+        expected = conv2d_ref.col2im(reference_layout(c, g), g.size, g.kernel, *args)
         if bias is not None:
             expected = expected + bias.reshape(1, -1, 1, 1)
         assert_close(x_back, expected, sum_floor(math.prod(g.kernel), amax(c)) + amax(bias),
@@ -434,7 +432,7 @@ def cuda_leaf(a, layout: str = "contiguous") -> Tensor:
 
 def check(fn, inputs) -> None:
     """fn's first and second derivatives on the GPU, with the CUDA kernels, match finite differences."""
-    assert all(backend.kernel(op, inputs[0].data).__name__ == f"kernels.{op}.cuda" for op in OPS)
+    assert all(dispatch.choose(op, inputs[0].data) == "cuda" for op in OPS)
     assert gradcheck(fn, inputs)
     assert gradgradcheck(fn, inputs)
 
@@ -513,7 +511,7 @@ def every_kernel(dtype) -> list:
     geometry = ((2, 2), (2, 2), (1, 1))
     col = conv2d_cuda.im2col(x, (5, 5), *geometry)
     out = [col, conv2d_cuda.forward(x, W, b, *geometry), conv2d_cuda.backward_filter(x, gy, (5, 5), *geometry),
-           conv2d_cuda.col2im(col, (16, 16), *geometry, (5, 5), draw(16)),
+           conv2d_cuda.col2im(col, (16, 16), (5, 5), *geometry, draw(16)),
            conv_transpose2d_cuda.forward(gy, W, draw(16), (2, 2), (2, 2), (1, 1), (1, 1))]
     xb, gamma, beta, gyb = draw(32, 4, 32, 32), draw(4), draw(4), draw(32, 4, 32, 32)
     y, mean, var, invstd = batch_norm_cuda.forward_train(xb, gamma, beta, 1e-5, 0.2)
@@ -537,17 +535,17 @@ def test_cuda_kernels_are_selected_on_the_gpu():
 
     x, x_cpu = cupy.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2))
     for op in OPS:
-        assert backend.kernel(op, x) is importlib.import_module(f"kernels.{op}.cuda")
-        assert backend.kernel(op, x_cpu) is importlib.import_module(f"kernels.{op}.cpu")
+        assert dispatch.choose(op, x) == "cuda"
+        assert dispatch.choose(op, x_cpu) == "cpu"
         with use_kernels("reference"):
-            assert backend.kernel(op, x) is importlib.import_module(f"kernels.{op}.reference")
-    assert backend.kernel("adam", x) is adam_ref  # no CUDA kernel yet
+            assert dispatch.choose(op, x) == "reference"
+    assert dispatch.choose("adam", x) == "reference"  # no CUDA kernel yet
 
 
 def test_minigan_kernels_reference_selects_the_reference_on_the_gpu():
-    code = "import cupy, minigan.backend as b; print(b.kernel('conv2d', cupy.zeros(1)).__name__)"
+    code = "import cupy, minigan.dispatch as d; print(d.kernel('conv2d', d.choose('conv2d', cupy.zeros(1))).__name__)"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for value, module in (("reference", "kernels.conv2d.reference"), ("fast", "kernels.conv2d.cuda")):
+    for value, module in (("reference", "minigan.kernels.conv2d.reference"), ("fast", "minigan.kernels.conv2d.cuda")):
         env = dict(os.environ, MINIGAN_KERNELS=value)
         run = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
                              timeout=120, check=False)

@@ -28,7 +28,7 @@ def test_readme_example_runs(block):
 
 def test_readme_main_job_runs(tmp_path):
     """The README's first command, shortened to a few steps on a few digits, trains and writes its pictures."""
-    from minigan.cli import main
+    from minigan.commands import main
 
     (command,) = re.findall(r"^pip install -e \. && (minigan train .*)$", README.read_text(), re.MULTILINE)
     args = shlex.split(command)[2:]

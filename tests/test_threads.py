@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels import threads
-from kernels.adam import cpu as adam_cpu
-from kernels.adam import reference as adam_ref
-from kernels.batch_norm import cpu as batch_norm_cpu
-from kernels.batch_norm import reference as batch_norm_ref
-from kernels.conv2d import cpu as conv2d_cpu
-from kernels.conv2d import reference as conv2d_ref
-from kernels.conv_transpose2d import cpu as conv_transpose2d_cpu
-from kernels.conv_transpose2d import reference as conv_transpose2d_ref
-from kernels.leaky_relu import cpu as leaky_relu_cpu
-from kernels.leaky_relu import reference as leaky_relu_ref
+from minigan.kernels import threads
+from minigan.kernels.adam import cpu as adam_cpu
+from minigan.kernels.adam import reference as adam_ref
+from minigan.kernels.batch_norm import cpu as batch_norm_cpu
+from minigan.kernels.batch_norm import reference as batch_norm_ref
+from minigan.kernels.conv2d import cpu as conv2d_cpu
+from minigan.kernels.conv2d import reference as conv2d_ref
+from minigan.kernels.conv_transpose2d import cpu as conv_transpose2d_cpu
+from minigan.kernels.conv_transpose2d import reference as conv_transpose2d_ref
+from minigan.kernels.leaky_relu import cpu as leaky_relu_cpu
+from minigan.kernels.leaky_relu import reference as leaky_relu_ref
 
 pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
 

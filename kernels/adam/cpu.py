@@ -1,6 +1,6 @@
 """The Adam update on the CPU: one Numba pass over the parameter and its moments (in chunks on kernels.threads),
 where the reference makes about ten array passes. Every operation is the reference's, in the same order and
-the same dtype (no fused multiply-add), so the two agree bit for bit. Same signature as reference.py.
+the same dtype (no fused multiply-add), so the two agree bit for bit. See the contract in __init__.py.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels import threads
+from .. import threads
 
 
 @njit(cache=True, nogil=True)

@@ -1,12 +1,7 @@
-"""The Adam update in plain array code, in torch.optim.Adam's order of floating-point operations: the
-specification and the test oracle of the fast kernel.
+"""The Adam update in plain array code (see the contract in __init__.py): the specification and the test oracle
+of the fast kernel. Python numbers enter each operation in the arrays' dtype."""
 
-With g the gradient (plus weight_decay * p, L2), the moments move as m = lerp(m, g, 1 - beta1) and
-v = beta2 v + (1 - beta2) g^2; then p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), where
-amsgrad puts the largest v seen so far in place of v. Python numbers enter each operation in the arrays' dtype.
-"""
-
-from kernels import get_array_module
+from .. import get_array_module
 
 
 def lerp_(start, end, weight: float) -> None:
@@ -28,8 +23,7 @@ def lerp_(start, end, weight: float) -> None:
 
 def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
            eps: float, weight_decay: float) -> None:
-    """One Adam step on param (in place) at step number `step` (from 1); max_exp_avg_sq is None without amsgrad.
-    grad is only read."""
+    """One Adam step on param and its moments, in place."""
     xp = get_array_module(param)
     if weight_decay != 0:
         decayed = param * weight_decay

@@ -3,8 +3,7 @@
 The input is viewed as (N, C, S), S the product of the spatial sizes (1 for (N, C) inputs). Per-channel sums
 are taken in float64, one row of partial sums per chunk. The optional leaky ReLU (negative_slope; 0 for ReLU)
 is applied in the same pass as the normalisation, and its gate is recomputed from x in the backward pass, as
-the forward computed it, so the fused block reads and writes each activation once. Same signatures as
-reference.py.
+the forward computed it, so the fused block reads and writes each activation once. See the contract in __init__.py.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels import threads
+from .. import threads
 
 _FAST = {"reassoc"}  # vectorised sums; NaN and Inf still propagate, and z = x scale + shift rounds the same everywhere
 

@@ -10,7 +10,7 @@ none) is applied in the same pass as the normalisation, and the backward pass ga
 exactly as the forward pass computed it.
 
 Sums are taken in double in a fixed order, without atomics: every run gives the same bits, and the number of
-blocks depends on M alone, not on the GPU. Non-contiguous inputs are copied first. Same signatures as reference.py.
+blocks depends on M alone, not on the GPU. Non-contiguous inputs are copied first. See the contract in __init__.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy
 
-from kernels import cuda
+from .. import cuda
 
 if TYPE_CHECKING:
     from cupy import ndarray

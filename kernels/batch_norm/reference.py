@@ -1,11 +1,7 @@
-"""Batch normalisation in plain array code: the specification and the test oracle of the fast kernels.
+"""Batch normalisation in plain array code (see the contract in __init__.py): the specification and the test
+oracle of the fast kernels."""
 
-Per channel c, over the batch and spatial axes: mean m, biased variance v, r = 1 / sqrt(v + eps),
-x_hat = (x - m) r and z = gamma x_hat + beta. The input is (N, C) or (N, C, ...). With negative_slope given,
-the output is the leaky ReLU of z (slope 0: ReLU), so that a batch norm and its activation take one pass.
-"""
-
-from kernels import get_array_module
+from .. import get_array_module
 
 
 def _axes(x) -> tuple:

@@ -7,24 +7,21 @@ matrix held as a (C kh kw, N, P, Q) array, so that each product of the convoluti
     input grad     col = W^T @ gy, then col2im (the transposed convolution's forward, kernels/conv_transpose2d)
 col2im is a gather: each pixel adds the column entries of the taps that reach it, in a fixed order. No kernel uses
 atomics, and cuBLAS gives the same bits on every run on one GPU model and stream, so results are bit-reproducible.
-Inputs may be non-contiguous: they are copied to contiguous arrays first. Same signatures as cpu.py.
+Inputs may be non-contiguous: they are copied to contiguous arrays first. See the contract in __init__.py;
+transpose01 also serves kernels/conv_transpose2d/cuda.py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernels import cuda
+from .. import cuda
+from . import output_size
 
 if TYPE_CHECKING:
     from cupy import ndarray
 
 _SOURCE = cuda.Source("conv2d", ("im2col", "col2im", "transpose01"))
-
-
-def output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
-    """Spatial size of conv2d's output along one axis."""
-    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
 def transpose01(x: ndarray, bias: ndarray | None = None) -> ndarray:
@@ -39,10 +36,14 @@ def transpose01(x: ndarray, bias: ndarray | None = None) -> ndarray:
     return y
 
 
-def im2col(x: ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple,
-           out_size: tuple | None = None) -> ndarray:
-    """col[(c, u, v), n, i, j] = x_pad[n, c, i*s_h + u*d_h, j*s_w + v*d_w] as a (C kh kw, N, P, Q) array; out_size
-    crops P, Q (default: the full convolution)."""
+def im2col(x: ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple) -> ndarray:
+    """col[(c, u, v), n, i, j] = x_pad[n, c, i*s_h + u*d_h, j*s_w + v*d_w] as a (C kh kw, N, P, Q) array."""
+    return _columns(x, kernel_size, stride, padding, dilation)
+
+
+def _columns(x: ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple,
+             out_size: tuple | None = None) -> ndarray:
+    """im2col's columns, of the output pixels within out_size (default: all of them)."""
     import cupy
 
     x = cupy.ascontiguousarray(x)
@@ -54,7 +55,7 @@ def im2col(x: ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilati
     return col
 
 
-def col2im(col: ndarray, size: tuple, stride: tuple, padding: tuple, dilation: tuple, kernel_size: tuple,
+def col2im(col: ndarray, size: tuple, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple,
            bias: ndarray | None = None) -> ndarray:
     """The adjoint of im2col, plus an optional per-channel bias: x (N, C, H, W) from col (C kh kw, N, P, Q), each
     pixel the sum of the column entries that im2col would have copied from it."""
@@ -93,7 +94,7 @@ def backward_filter(x: ndarray, gy: ndarray, kernel_size: tuple, stride: tuple, 
     k, c = gy.shape[1], x.shape[1]
     oh, ow = gy.shape[2:]
     if col is None:
-        col = im2col(x, kernel_size, stride, padding, dilation, out_size=(oh, ow))
+        col = _columns(x, kernel_size, stride, padding, dilation, out_size=(oh, ow))
     elif col.shape[2:] != (oh, ow):
         col = cupy.ascontiguousarray(col[:, :, :oh, :ow])
     rows = col.shape[0]

@@ -1,19 +1,9 @@
-"""conv2d in plain array code: the specification and the test oracle of the fast kernels.
-
-With input x (N, C, H, W), weight W (K, C, kh, kw), stride s, padding p and dilation d, and x_pad the input
-with p zeros on each side,
-
-    y[n, k, i, j] = b[k] + sum_{c, u, v} W[k, c, u, v] * x_pad[n, c, i*s_h + u*d_h, j*s_w + v*d_w]
-
-im2col lays the window of every output pixel out as a column, so that the sum is one matrix product.
+"""conv2d in plain array code (see the contract in __init__.py): the specification and the test oracle of the
+fast kernels. Its columns are laid out as col[n, c, u, v, i, j], an (N, C, kh, kw, P, Q) array.
 """
 
-from kernels import get_array_module
-
-
-def output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
-    """Spatial size of conv2d's output along one axis."""
-    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+from .. import get_array_module
+from . import output_size
 
 
 def _taps(u: int, v: int, out_hw, stride, dilation) -> tuple:
@@ -38,8 +28,9 @@ def im2col(x, kernel_size, stride, padding, dilation):
     return col
 
 
-def col2im(col, size, stride, padding, dilation):
-    """The adjoint of im2col: x[n, c, h, w] = the sum of the col entries that im2col copied from (h, w)."""
+def col2im(col, size, kernel_size, stride, padding, dilation, bias=None):
+    """The adjoint of im2col: x[n, c, h, w] = the sum of the col entries that im2col copied from (h, w), plus
+    bias[c] when given."""
     xp = get_array_module(col)
     n, c, kh, kw, oh, ow = col.shape
     (h, w), (ph, pw) = size, padding
@@ -47,7 +38,10 @@ def col2im(col, size, stride, padding, dilation):
     for u in range(kh):
         for v in range(kw):
             x_pad[_taps(u, v, (oh, ow), stride, dilation)] += col[:, :, u, v]
-    return xp.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
+    x = xp.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
+    if bias is not None:
+        x += bias.reshape(1, -1, 1, 1)
+    return x
 
 
 def forward(x, W, b, stride, padding, dilation, col=None):

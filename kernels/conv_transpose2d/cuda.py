@@ -6,22 +6,18 @@ W[c, o, u, v] x[n, c, i, j] summed over c, a (C_out kh kw, N, H, W) array in the
 then gathers into each output pixel the entries of the taps that reach it. No multiply-add is spent on the zeros a
 strided transposed convolution would insert. output_padding only lengthens the output: its last rows and columns
 get the taps that reach them, if any, and the bias. No atomics, so results are bit-reproducible. Non-contiguous
-inputs are copied first. Same signature as cpu.py.
+inputs are copied first. See the contract in __init__.py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernels.conv2d.cuda import col2im, transpose01
+from ..conv2d.cuda import col2im, transpose01
+from . import output_size
 
 if TYPE_CHECKING:
     from cupy import ndarray
-
-
-def output_size(size: int, k: int, stride: int, padding: int, output_padding: int, dilation: int) -> int:
-    """Spatial size of conv_transpose2d's output along one axis."""
-    return (size - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
 
 
 def forward(x: ndarray, W: ndarray, b: ndarray | None, stride: tuple, padding: tuple, output_padding: tuple,
@@ -34,4 +30,4 @@ def forward(x: ndarray, W: ndarray, b: ndarray | None, stride: tuple, padding: t
     oh = output_size(h, kh, stride[0], padding[0], output_padding[0], dilation[0])
     ow = output_size(w, kw, stride[1], padding[1], output_padding[1], dilation[1])
     col = cupy.matmul(cupy.ascontiguousarray(W).reshape(cin, cout * kh * kw).T, transpose01(x).reshape(cin, -1))
-    return col2im(col.reshape(cout * kh * kw, n, h, w), (oh, ow), stride, padding, dilation, (kh, kw), b)
+    return col2im(col.reshape(cout * kh * kw, n, h, w), (oh, ow), (kh, kw), stride, padding, dilation, b)

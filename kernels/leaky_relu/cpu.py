@@ -1,6 +1,6 @@
 """Leaky ReLU on the CPU in Numba: elementwise over the flattened array, in chunks on kernels.threads.
 
-Same signatures as reference.py.
+See the contract in __init__.py.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels import threads
+from .. import threads
 
 
 @njit(cache=True, nogil=True)

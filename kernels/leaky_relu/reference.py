@@ -1,9 +1,7 @@
-"""Leaky ReLU in plain array code: the specification and the test oracle of the fast kernels.
+"""Leaky ReLU in plain array code (see the contract in __init__.py): the specification and the test oracle of the
+fast kernels."""
 
-y = x where x > 0, else slope x; the gradient is gy where x > 0, else slope gy (at x = 0, the slope side).
-"""
-
-from kernels import get_array_module
+from .. import get_array_module
 
 
 def forward(x, negative_slope: float):

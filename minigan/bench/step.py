@@ -158,13 +158,13 @@ def first_step_seconds(model: str, batch: int, cache_dir: str) -> float:
 
 
 _LABELS = {  # kernel (module, function) -> what its time is spent on
-    ("kernels.conv2d.cpu", "_to_chwn"): "layout NCHW -> CHWN (with padding)",
-    ("kernels.conv2d.cpu", "_from_chwn"): "layout CHWN -> NCHW (with bias)",
-    ("kernels.conv2d.cpu", "_im2col"): "im2col",
-    ("kernels.conv2d.cpu", "_col2im"): "col2im",
-    ("kernels.batch_norm.cpu", ""): "batch norm (+ fused activation)",
-    ("kernels.leaky_relu.cpu", ""): "leaky ReLU",
-    ("kernels.adam.cpu", ""): "Adam update",
+    ("minigan.kernels.chwn", "_to_chwn"): "layout NCHW -> CHWN (with padding)",
+    ("minigan.kernels.chwn", "_from_chwn"): "layout CHWN -> NCHW (with bias)",
+    ("minigan.kernels.conv2d.cpu", "_im2col"): "im2col",
+    ("minigan.kernels.conv2d.cpu", "_col2im"): "col2im",
+    ("minigan.kernels.batch_norm.cpu", ""): "batch norm (+ fused activation)",
+    ("minigan.kernels.leaky_relu.cpu", ""): "leaky ReLU",
+    ("minigan.kernels.adam.cpu", ""): "Adam update",
 }
 _GEMM = "matrix products (BLAS)"
 _REST = "everything else (Python, autograd, small NumPy ops)"
@@ -180,7 +180,7 @@ def profile_step(model: str, batch: int, steps: int = 5) -> list[tuple[str, floa
     kernels make through kernels.threads (a Numba kernel or a matrix product), the rest by difference."""
     import time
 
-    from kernels import threads
+    from minigan.kernels import threads
 
     step = GANStep(Framework("minigan"), model, batch, torch_weights(model))
     for _ in range(2):

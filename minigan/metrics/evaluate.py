@@ -20,7 +20,7 @@ import sys
 import numpy
 from tqdm import tqdm
 
-from minigan.cli import _fail, _Parser
+from minigan.commands import _fail, _Parser
 from minigan.train.checkpoint import load_gan
 
 PROG = "minigan eval"

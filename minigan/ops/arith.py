@@ -9,9 +9,9 @@ import numbers
 
 import numpy
 
-from kernels import threads
 from minigan import backend
 from minigan.autograd import Function
+from minigan.dispatch import choose, kernel
 from minigan.ops.shape import squeeze, sum_to, unsqueeze
 from minigan.tensor import Tensor, get_default_dtype, tensor
 
@@ -135,12 +135,11 @@ class Neg(Function):
 
 
 class MatMul(Function):
-    """y = a @ b for a, b with at least 2 dimensions; leading (batch) dimensions broadcast."""
+    """y = a @ b for a, b with at least 2 dimensions; leading (batch) dimensions broadcast. The products of its
+    gradients are MatMuls again, each choosing its kernel (there is no state between them)."""
 
     def forward(self, a, b):
-        if a.ndim == b.ndim == 2 and backend.device_of(a) == "cpu":
-            return threads.matmul(a, b)  # BLAS on the CPU kernels' threads
-        return a @ b
+        return kernel("matmul", choose("matmul", a)).matmul(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -173,8 +172,8 @@ class ToDevice(Function):
         return gy.to(self.in_device)
 
 
-class Identity(Function):
-    """y = a copy of x (clone)."""
+class Clone(Function):
+    """y = a copy of x."""
 
     def forward(self, x):
         return x.copy()

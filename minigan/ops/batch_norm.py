@@ -1,15 +1,16 @@
 """Batch normalisation with batch statistics (training) and with running statistics (evaluation), optionally
 followed by a leaky ReLU (negative_slope; 0 for ReLU) computed in the same pass.
 
-Training: BatchNorm's backward is the Function BatchNormGrad, whose own backward writes the second-order
-terms out in differentiable operations (recomputing the statistics from x), so every order works. The
-activation's mask is piecewise constant, so it only gates the gradient (LeakyReLUGrad) at every order.
+Training: BatchNormFunction's backward is the Function BatchNormGrad, whose own backward writes the
+second-order terms out in differentiable operations (recomputing the statistics from x), so every order works.
+The activation's mask is piecewise constant, so it only gates the gradient (LeakyReLUGrad) at every order. Each
+node runs on the kernel variant that the forward chose (minigan.dispatch).
 """
 
 from __future__ import annotations
 
 from minigan.autograd import Function
-from minigan.backend import kernel
+from minigan.dispatch import choose, kernel
 from minigan.ops.leaky_relu import LeakyReLUGrad
 from minigan.ops.reduce import mean, sum
 from minigan.ops.shape import reshape
@@ -24,29 +25,31 @@ def _per_channel(a: Tensor, x: Tensor) -> Tensor:
     return reshape(a, (1, -1) + (1,) * (x.ndim - 2))
 
 
-def _through_activation(g: Tensor, z, negative_slope) -> Tensor:
+def _through_activation(g: Tensor, z, negative_slope, variant: str) -> Tensor:
     """g gated by the activation at pre-activation z (an array): g itself when there is no activation."""
-    return g if negative_slope is None else LeakyReLUGrad(z, negative_slope).apply(g)
+    return g if negative_slope is None else LeakyReLUGrad(z, negative_slope, variant).apply(g)
 
 
-class BatchNorm(Function):
+class BatchNormFunction(Function):
     """y = act(gamma (x - mean) / sqrt(var + eps) + beta) with the batch's per-channel mean and biased variance."""
 
     def __init__(self, eps: float, negative_slope: float | None):
         self.eps, self.negative_slope = eps, negative_slope
 
     def forward(self, x, gamma, beta):
-        y, self.mean, self.var, self.invstd = kernel("batch_norm", x).forward_train(x, gamma, beta, self.eps,
-                                                                                  self.negative_slope)
+        self.variant = choose("batch_norm", x)
+        y, self.mean, self.var, self.invstd = kernel("batch_norm", self.variant).forward_train(
+            x, gamma, beta, self.eps, self.negative_slope)
         return y
 
     def backward(self, gy):
         x, gamma, beta = self.inputs
-        return BatchNormGrad(self.eps, self.mean, self.invstd, self.negative_slope).apply(x, gamma, beta, gy)
+        return BatchNormGrad(self.eps, self.mean, self.invstd, self.negative_slope, self.variant).apply(
+            x, gamma, beta, gy)
 
 
 class BatchNormGrad(Function):
-    """(gx, ggamma, gbeta) of BatchNorm as a function of (x, gamma, beta, gy).
+    """(gx, ggamma, gbeta) of BatchNormFunction as a function of (x, gamma, beta, gy).
 
     With r = 1/sqrt(var + eps), x_hat = (x - mean) r, m() the per-channel mean, gz = gy gated by the
     activation and h = gz - m(gz) - x_hat m(gz x_hat), the forward gives gx = gamma r h. Its vector-Jacobian
@@ -58,11 +61,12 @@ class BatchNormGrad(Function):
     and d/dbeta = 0 (beta only moves the gate, which is flat almost everywhere).
     """
 
-    def __init__(self, eps: float, mean, invstd, negative_slope: float | None):
-        self.eps, self.mean, self.invstd, self.negative_slope = eps, mean, invstd, negative_slope
+    def __init__(self, eps: float, mean, invstd, negative_slope: float | None, variant: str):
+        self.eps, self.mean, self.invstd, self.negative_slope, self.variant = eps, mean, invstd, negative_slope, variant
 
     def forward(self, x, gamma, beta, gy):
-        return kernel("batch_norm", x).backward(x, gamma, beta, self.mean, self.invstd, gy, self.negative_slope)
+        return kernel("batch_norm", self.variant).backward(x, gamma, beta, self.mean, self.invstd, gy,
+                                                           self.negative_slope)
 
     def backward(self, ggx, gggamma, ggbeta):
         x, gamma, beta, gy = self.inputs
@@ -73,8 +77,8 @@ class BatchNormGrad(Function):
 
         z = None
         if self.negative_slope is not None:
-            z = kernel("batch_norm", x.data).forward_train(x.data, gamma.data, beta.data, self.eps)[0]
-        gz = _through_activation(gy, z, self.negative_slope)
+            z = kernel("batch_norm", self.variant).forward_train(x.data, gamma.data, beta.data, self.eps)[0]
+        gz = _through_activation(gy, z, self.negative_slope, self.variant)
         xc = x - m(x)
         r = (m(xc * xc) + self.eps) ** -0.5
         x_hat = xc * r
@@ -86,10 +90,10 @@ class BatchNormGrad(Function):
         g_gamma = sum(ggx * r * h, axes)
         a = m(ggx * gz) - m_ggx * m_gz - m_ggxx * m_gzx
         g_x = gg_gamma * r * h - g * r * r * (x_hat * a + m_gzx * k + m_ggxx * h)
-        return g_x, g_gamma, None, _through_activation(g_gz, z, self.negative_slope)
+        return g_x, g_gamma, None, _through_activation(g_gz, z, self.negative_slope, self.variant)
 
 
-class BatchNormEval(Function):
+class BatchNormEvalFunction(Function):
     """y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta): affine in x, gamma and beta, then
     gated by the activation."""
 
@@ -98,16 +102,17 @@ class BatchNormEval(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x, gamma, beta):
-        return kernel("batch_norm", x).forward_eval(x, self.running_mean, self.running_var, gamma, beta, self.eps,
-                                                    self.negative_slope)
+        self.variant = choose("batch_norm", x)
+        return kernel("batch_norm", self.variant).forward_eval(x, self.running_mean, self.running_var, gamma, beta,
+                                                               self.eps, self.negative_slope)
 
     def backward(self, gy):
         x, gamma, beta = self.inputs
         z = None
         if self.negative_slope is not None:
-            z = kernel("batch_norm", x.data).forward_eval(x.data, self.running_mean, self.running_var, gamma.data,
-                                                          beta.data, self.eps)
-        gz = _through_activation(gy, z, self.negative_slope)
+            z = kernel("batch_norm", self.variant).forward_eval(x.data, self.running_mean, self.running_var,
+                                                                gamma.data, beta.data, self.eps)
+        gz = _through_activation(gy, z, self.negative_slope, self.variant)
         axes = _axes(x)
         r = Tensor(1 / (self.running_var + self.eps) ** 0.5)
         x_hat = (x - _per_channel(Tensor(self.running_mean), x)) * _per_channel(r, x)
@@ -148,12 +153,12 @@ def batch_norm_act(input: Tensor, running_mean: Tensor | None, running_var: Tens
     if not training:
         if running_mean is None or running_var is None:
             raise RuntimeError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-        f = BatchNormEval(running_mean.data, running_var.data, eps, negative_slope)
+        f = BatchNormEvalFunction(running_mean.data, running_var.data, eps, negative_slope)
         return f.apply(input, gamma, beta)
     n = input.numel() // c
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {input.shape}")
-    f = BatchNorm(eps, negative_slope)
+    f = BatchNormFunction(eps, negative_slope)
     y = f.apply(input, gamma, beta)
     if running_mean is not None:
         running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * f.mean

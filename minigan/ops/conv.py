@@ -3,15 +3,19 @@
 conv2d's input gradient is a transposed convolution, its weight gradient is Conv2dGradW; the transposed
 convolution's gradients are a convolution and Conv2dGradW; Conv2dGradW's are a transposed convolution and a
 convolution. So gradients of every order run on the same three kernels.
+
+Each Function chooses its kernel variant when it runs forward (minigan.dispatch) and hands it to the gradient
+Functions it makes, which run on the same variant: the im2col columns that conv2d keeps for its weight gradient
+are in that variant's own layout.
 """
 
 from __future__ import annotations
 
 import numbers
 
-from kernels.conv_transpose2d.reference import output_size as transposed_output_size
 from minigan.autograd import Function, is_grad_enabled
-from minigan.backend import kernel
+from minigan.dispatch import choose, kernel
+from minigan.kernels.conv_transpose2d import output_size as transposed_output_size
 from minigan.tensor import Tensor
 
 
@@ -26,15 +30,18 @@ def _output_padding(in_size, out_size, kernel_size, stride, padding, dilation) -
                  for i, o, k, s, p, d in zip(in_size, out_size, kernel_size, stride, padding, dilation))
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y = conv2d(x, W) + b. With keep_col, the im2col columns of x stay for the weight gradient; col gives
-    columns already computed."""
+    columns already computed (by `variant`, which then computes this node too)."""
 
-    def __init__(self, stride: tuple, padding: tuple, dilation: tuple, keep_col: bool = False, col=None):
+    def __init__(self, stride: tuple, padding: tuple, dilation: tuple, keep_col: bool = False, col=None,
+                 variant: str | None = None):
         self.stride, self.padding, self.dilation, self.keep_col, self.col = stride, padding, dilation, keep_col, col
+        self.variant = variant
 
     def forward(self, x, W, b):
-        k = kernel("conv2d", x)
+        self.variant = self.variant or choose("conv2d", x)
+        k = kernel("conv2d", self.variant)
         col = self.col if self.col is not None else k.im2col(x, W.shape[2:], self.stride, self.padding, self.dilation)
         self.col = col if self.keep_col else None
         return k.forward(x, W, b, self.stride, self.padding, self.dilation, col=col)
@@ -45,59 +52,68 @@ class Conv2d(Function):
         gx = gW = gb = None
         if self.needs_input_grad[0]:
             op = _output_padding(x.shape[2:], gy.shape[2:], W.shape[2:], s, p, d)
-            gx = ConvTranspose2d(s, p, op, d).apply(gy, W, None)
+            gx = ConvTranspose2dFunction(s, p, op, d, self.variant).apply(gy, W, None)
         if self.needs_input_grad[1]:
-            gW = Conv2dGradW(W.shape[2:], s, p, d, col=self.col).apply(x, gy)
+            gW = Conv2dGradW(W.shape[2:], s, p, d, self.col, self.variant).apply(x, gy)
         if b is not None and self.needs_input_grad[2]:
             gb = gy.sum((0, 2, 3))
         return gx, gW, gb
 
 
-class ConvTranspose2d(Function):
-    def __init__(self, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple):
+class ConvTranspose2dFunction(Function):
+    """y = conv_transpose2d(x, W) + b."""
+
+    def __init__(self, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple,
+                 variant: str | None = None):
         self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
+        self.variant = variant
 
     def forward(self, x, W, b):
-        return kernel("conv_transpose2d", x).forward(x, W, b, self.stride, self.padding, self.output_padding,
-                                                     self.dilation)
+        self.variant = self.variant or choose("conv_transpose2d", x)
+        return kernel("conv_transpose2d", self.variant).forward(x, W, b, self.stride, self.padding,
+                                                                self.output_padding, self.dilation)
 
     def backward(self, gy):
         """A convolution of gy for gx and a weight gradient for gW, sharing one im2col of gy."""
         x, W, b = self.inputs
-        s, p, d = self.stride, self.padding, self.dilation
+        s, p, d, v = self.stride, self.padding, self.dilation, self.variant
         gx = gW = gb = None
         col = None
         if self.needs_input_grad[0] or self.needs_input_grad[1]:
-            col = kernel("conv2d", gy.data).im2col(gy.data, W.shape[2:], s, p, d)
+            col = kernel("conv2d", v).im2col(gy.data, W.shape[2:], s, p, d)
         if self.needs_input_grad[0]:
-            gx = _crop(Conv2d(s, p, d, keep_col=True, col=col).apply(gy, W, None), x.shape[2:])
+            gx = _crop(Conv2dFunction(s, p, d, keep_col=True, col=col, variant=v).apply(gy, W, None), x.shape[2:])
         if self.needs_input_grad[1]:
-            gW = Conv2dGradW(W.shape[2:], s, p, d, col=col).apply(gy, x)
+            gW = Conv2dGradW(W.shape[2:], s, p, d, col, v).apply(gy, x)
         if b is not None and self.needs_input_grad[2]:
             gb = gy.sum((0, 2, 3))
         return gx, gW, gb
 
 
 class Conv2dGradW(Function):
-    """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy). col: im2col(x), if known."""
+    """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy). col: im2col(x) by `variant`,
+    if known."""
 
-    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple, col=None):
+    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple, col=None,
+                 variant: str | None = None):
         self.kernel_size, self.stride, self.padding, self.dilation, self.col = kernel_size, stride, padding, dilation, col
+        self.variant = variant
 
     def forward(self, x, gy):
+        self.variant = self.variant or choose("conv2d", x)
         col, self.col = self.col, None
-        return kernel("conv2d", x).backward_filter(x, gy, self.kernel_size, self.stride, self.padding,
-                                                   self.dilation, col=col)
+        return kernel("conv2d", self.variant).backward_filter(x, gy, self.kernel_size, self.stride, self.padding,
+                                                              self.dilation, col=col)
 
     def backward(self, ggW):
         x, gy = self.inputs
-        s, p, d = self.stride, self.padding, self.dilation
+        s, p, d, v = self.stride, self.padding, self.dilation, self.variant
         gx = ggy = None
         if self.needs_input_grad[0]:
             op = _output_padding(x.shape[2:], gy.shape[2:], self.kernel_size, s, p, d)
-            gx = ConvTranspose2d(s, p, op, d).apply(gy, ggW, None)
+            gx = ConvTranspose2dFunction(s, p, op, d, v).apply(gy, ggW, None)
         if self.needs_input_grad[1]:
-            ggy = _crop(Conv2d(s, p, d).apply(x, ggW, None), gy.shape[2:])
+            ggy = _crop(Conv2dFunction(s, p, d, variant=v).apply(x, ggW, None), gy.shape[2:])
         return gx, ggy
 
 
@@ -135,7 +151,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             raise RuntimeError(f"conv2d: kernel {tuple(weight.shape[2:])} with dilation {d} is larger than the "
                                f"padded input ({input.shape[2] + 2 * p[0]}, {input.shape[3] + 2 * p[1]})")
     keep_col = weight.requires_grad and is_grad_enabled()  # the weight gradient will reuse the columns
-    return Conv2d(s, p, d, keep_col).apply(input, weight, bias)
+    return Conv2dFunction(s, p, d, keep_col).apply(input, weight, bias)
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -151,4 +167,4 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
            for n, k, si, pi, oi, di in zip(input.shape[2:], weight.shape[2:], s, p, o, d)]
     if min(out) < 1:
         raise RuntimeError(f"{op}: padding {p} leaves an empty output ({out[0]}, {out[1]}) for input {input.shape}")
-    return ConvTranspose2d(s, p, o, d).apply(input, weight, bias)
+    return ConvTranspose2dFunction(s, p, o, d).apply(input, weight, bias)

@@ -55,7 +55,7 @@ class Abs(Function):
         return gy * Tensor(backend.get_array_module(x).sign(x))
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     saves_outputs = True
 
     def forward(self, x):
@@ -66,7 +66,7 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """y = 1 / (1 + exp(-x)), as e / (1 + e) with e = exp(x) for x < 0: no overflow, full precision in both tails."""
 
     saves_outputs = True
@@ -169,11 +169,11 @@ def abs(x: Tensor) -> Tensor:
 
 
 def tanh(x: Tensor) -> Tensor:
-    return Tanh().apply(x)
+    return TanhFunction().apply(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    return Sigmoid().apply(x)
+    return SigmoidFunction().apply(x)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from minigan import backend
-from minigan.backend import kernel
+from minigan.dispatch import choose, kernel
 from minigan.optim.optimizer import Optimizer
 from minigan.tensor import Tensor
 
@@ -49,5 +49,6 @@ class Adam(Optimizer):
     def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         beta1, beta2 = group["betas"]
         state["step"] += 1
-        kernel("adam", param).update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                                     state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
+        kernel("adam", choose("adam", param)).update(param, grad, state["exp_avg"], state["exp_avg_sq"],
+                                                     state.get("max_exp_avg_sq"), state["step"], group["lr"], beta1,
+                                                     beta2, group["eps"], group["weight_decay"])

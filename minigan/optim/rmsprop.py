@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kernels.adam.reference import lerp_
 from minigan import backend
+from minigan.dispatch import choose, kernel
 from minigan.optim.optimizer import Optimizer
 from minigan.tensor import Tensor
 
@@ -40,34 +40,7 @@ class RMSprop(Optimizer):
         return state
 
     def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(param)
-        alpha, weight_decay, square_avg = group["alpha"], group["weight_decay"], state["square_avg"]
         state["step"] += 1
-        if weight_decay != 0:
-            decayed = param * weight_decay
-            decayed += grad
-            grad = decayed
-        avg = grad * (1 - alpha)
-        avg *= grad
-        square_avg *= alpha
-        square_avg += avg
-        if group["centered"]:
-            grad_avg = state["grad_avg"]
-            lerp_(grad_avg, grad, 1 - alpha)
-            xp.multiply(grad_avg, grad_avg, out=avg)
-            xp.subtract(square_avg, avg, out=avg)
-            xp.sqrt(avg, out=avg)
-        else:
-            xp.sqrt(square_avg, out=avg)
-        avg += group["eps"]
-        if group["momentum"] > 0:
-            buf = state["momentum_buffer"]
-            buf *= group["momentum"]
-            xp.divide(grad, avg, out=avg)
-            buf += avg
-            xp.multiply(buf, group["lr"], out=avg)
-            param -= avg
-        else:
-            delta = grad * -group["lr"]
-            delta /= avg
-            param += delta
+        kernel("rmsprop", choose("rmsprop", param)).update(
+            param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), group["lr"],
+            group["alpha"], group["eps"], group["weight_decay"], group["momentum"])

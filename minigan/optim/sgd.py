@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from minigan.dispatch import choose, kernel
 from minigan.optim.optimizer import Optimizer
 from minigan.tensor import Tensor
 
@@ -33,28 +34,8 @@ class SGD(Optimizer):
                              f"{group['momentum']} and dampening {group['dampening']}")
 
     def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
-        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
-        owned = weight_decay != 0  # whether d is a temporary array of ours, free to overwrite
-        if owned:
-            d = param * weight_decay
-            d += grad
-        else:
-            d = grad
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                buf *= momentum
-                buf += d if dampening == 0 else d * (1 - dampening)
-            if group["nesterov"]:
-                nesterov = buf * momentum
-                nesterov += d
-                d, owned = nesterov, True
-            else:
-                d, owned = buf, False
-        if owned:
-            d *= group["lr"]
-            param -= d
-        else:
-            param -= d * group["lr"]
+        buffer = kernel("sgd", choose("sgd", param)).update(
+            param, grad, state.get("momentum_buffer"), group["lr"], group["momentum"], group["dampening"],
+            group["weight_decay"], group["nesterov"])
+        if buffer is not None:
+            state["momentum_buffer"] = buffer

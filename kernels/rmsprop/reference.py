@@ -1,0 +1,36 @@
+"""The RMSprop step in plain array code, in torch.optim.RMSprop's order of floating-point operations."""
+
+from .. import get_array_module
+from ..adam.reference import lerp_
+
+
+def update(param, grad, square_avg, grad_avg, momentum_buffer, lr: float, alpha: float, eps: float,
+           weight_decay: float, momentum: float) -> None:
+    """One step on param, square_avg and (when given) grad_avg and momentum_buffer, in place."""
+    xp = get_array_module(param)
+    if weight_decay != 0:
+        decayed = param * weight_decay
+        decayed += grad
+        grad = decayed
+    avg = grad * (1 - alpha)
+    avg *= grad
+    square_avg *= alpha
+    square_avg += avg
+    if grad_avg is not None:
+        lerp_(grad_avg, grad, 1 - alpha)
+        xp.multiply(grad_avg, grad_avg, out=avg)
+        xp.subtract(square_avg, avg, out=avg)
+        xp.sqrt(avg, out=avg)
+    else:
+        xp.sqrt(square_avg, out=avg)
+    avg += eps
+    if momentum_buffer is not None:
+        momentum_buffer *= momentum
+        xp.divide(grad, avg, out=avg)
+        momentum_buffer += avg
+        xp.multiply(momentum_buffer, lr, out=avg)
+        param -= avg
+    else:
+        delta = grad * -lr
+        delta /= avg
+        param += delta

@@ -1,0 +1,30 @@
+"""The SGD step in plain array code, in torch.optim.SGD's order of floating-point operations."""
+
+
+def update(param, grad, momentum_buffer, lr: float, momentum: float, dampening: float, weight_decay: float,
+           nesterov: bool):
+    """One step on param (in place); returns the momentum buffer (made at the first step), None without momentum."""
+    owned = weight_decay != 0  # whether d is a temporary array of ours, free to overwrite
+    if owned:
+        d = param * weight_decay
+        d += grad
+    else:
+        d = grad
+    if momentum != 0:
+        if momentum_buffer is None:
+            momentum_buffer = d.copy()
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += d if dampening == 0 else d * (1 - dampening)
+        if nesterov:
+            ahead = momentum_buffer * momentum
+            ahead += d
+            d, owned = ahead, True
+        else:
+            d, owned = momentum_buffer, False
+    if owned:
+        d *= lr
+        param -= d
+    else:
+        param -= d * lr
+    return momentum_buffer
