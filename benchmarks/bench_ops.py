@@ -1,6 +1,9 @@
-"""Each heavy operator, forward and backward, minigan against PyTorch: `python benchmarks/bench_ops.py --help`."""
+"""Each heavy operator, forward and backward, minigan against PyTorch: `python benchmarks/bench_ops.py --help` (the
+same as `minigan bench ops`)."""
 
-from minigan.bench.ops import main
+import sys
+
+from minigan.commands.bench import main
 
 if __name__ == "__main__":
-    main()
+    main(["ops", *sys.argv[1:]])

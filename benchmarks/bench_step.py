@@ -1,6 +1,9 @@
-"""A full GAN training step, minigan against PyTorch: `python benchmarks/bench_step.py --help`."""
+"""A full GAN training step, minigan against PyTorch: `python benchmarks/bench_step.py --help` (the same as
+`minigan bench step`)."""
 
-from minigan.bench.step import main
+import sys
+
+from minigan.commands.bench import main
 
 if __name__ == "__main__":
-    main()
+    main(["step", *sys.argv[1:]])

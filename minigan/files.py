@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import secrets
 from collections.abc import Callable
 from typing import BinaryIO
+
+import numpy
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
@@ -46,3 +50,26 @@ def _fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text (UTF-8) to path atomically."""
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_json(path: str | os.PathLike, value) -> None:
+    """Write value as indented JSON, atomically. NaN and infinities become null (JSON has no such numbers) and
+    NumPy scalars plain numbers, so that any JSON reader takes the file."""
+    write_text(path, json.dumps(_jsonable(value), indent=2, allow_nan=False) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {key: _jsonable(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, numpy.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

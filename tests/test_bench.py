@@ -26,12 +26,13 @@ def test_both_frameworks_give_the_same_losses():
 
 
 def test_bench_ops_and_step_write_their_tables(tmp_path):
-    ops.main(["--model", "seed32", "--batch", "2", "--op", "leaky_relu", "--repeat", "1", "--out", str(tmp_path)])
+    cli(["bench", "ops", "--model", "seed32", "--batch", "2", "--op", "leaky_relu", "--repeat", "1", "--out",
+         str(tmp_path)])
     result = json.loads((tmp_path / "bench_ops.json").read_text())
     assert result["results"] and all(r["op"] == "leaky_relu" for r in result["results"])
     assert "| model |" in (tmp_path / "bench_ops.md").read_text()
-    step.main(["--model", "seed32", "--batch", "2", "--repeat", "1", "--no-memory", "--no-first-step", "--profile",
-               "--out", str(tmp_path)])
+    cli(["bench", "step", "--model", "seed32", "--batch", "2", "--repeat", "1", "--no-memory", "--no-first-step",
+         "--profile", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "bench_step.json").read_text())["results"][0]
     assert result["minigan"]["median"] > 0 and result["torch"]["median"] > 0
     profile = dict(result["profile_ms"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -10,13 +9,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from minigan.files import write_json, write_text
+
 
 def require_torch():
-    """PyTorch, or a clear error saying how to install it."""
+    """PyTorch, or an ImportError saying how to install it."""
     try:
         import torch
     except ImportError:
-        raise SystemExit("the benchmarks compare against PyTorch: pip install 'minigan[bench]'") from None
+        raise ImportError("the benchmarks compare against PyTorch: pip install 'minigan[bench]'") from None
     return torch
 
 
@@ -73,12 +74,10 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_results(out: str | None, stem: str, payload: dict, table: str) -> None:
-    """Write <stem>.json and <stem>.md under out (when given)."""
-    if not out:
-        return
+def write_results(out: str | Path, stem: str, payload: dict, table: str) -> tuple[Path, Path]:
+    """Write <stem>.json and <stem>.md under out (made if missing), atomically; returns their paths."""
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
-    (path / f"{stem}.json").write_text(json.dumps(payload, indent=1))
-    (path / f"{stem}.md").write_text(table + "\n")
-    print(f"wrote {path / stem}.json and .md")
+    write_json(path / f"{stem}.json", payload)
+    write_text(path / f"{stem}.md", table + "\n")
+    return path / f"{stem}.json", path / f"{stem}.md"

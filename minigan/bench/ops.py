@@ -7,13 +7,12 @@ times and the ratio minigan / PyTorch (below 1: minigan is faster).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import numpy
 
 import minigan as mg
-from minigan.bench.common import machine, markdown_table, require_torch, set_threads, timeit, write_results
+from minigan.bench.common import require_torch, timeit
 from minigan.bench.models import MODELS, noise_shape
 from minigan.ops.batch_norm import batch_norm_act
 
@@ -128,45 +127,3 @@ def time_case(case: Case, repeat: int) -> dict:
     for p in ("forward", "backward"):
         result[f"ratio_{p}"] = result[f"minigan_{p}"]["median"] / result[f"torch_{p}"]["median"]
     return result
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="minigan bench ops", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to take shapes from")
-    parser.add_argument("--batch", nargs="+", type=int, default=[64, 128], help="batch sizes")
-    parser.add_argument("--op", nargs="+", default=None,
-                        choices=["conv2d", "conv_transpose2d", "batch_norm", "leaky_relu", "batch_norm_act"],
-                        help="only these operators")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per case (median reported)")
-    parser.add_argument("--out", default=None, help="folder for bench_ops.json and bench_ops.md")
-    args = parser.parse_args(argv)
-    import os
-
-    threads = args.threads or os.cpu_count()
-    set_threads(threads)
-    rows, results = [], []
-    for model in args.model:
-        for batch in args.batch:
-            for case in layer_cases(model, batch):
-                if args.op and case.op not in args.op:
-                    continue
-                r = time_case(case, args.repeat)
-                r.update(model=model, batch=batch)
-                results.append(r)
-                row = [model, batch, r["op"], r["shape"]]
-                for p in ("forward", "backward"):
-                    row += [f"{1e3 * r[f'minigan_{p}']['median']:.2f}", f"{1e3 * r[f'torch_{p}']['median']:.2f}",
-                            f"{r[f'ratio_{p}']:.2f}"]
-                rows.append(row)
-                print(" | ".join(map(str, row)), flush=True)
-    info = machine(threads)
-    header = ["model", "batch", "op", "shape", "fwd minigan ms", "fwd torch ms", "fwd ratio", "bwd minigan ms",
-              "bwd torch ms", "bwd ratio"]
-    table = markdown_table(header, rows)
-    print(f"\n{info}\n\n{table}")
-    write_results(args.out, "bench_ops", {"machine": info, "results": results}, table)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,16 +9,14 @@ cannot flip the sign of Adam's first updates, each about lr * sign(gradient)), a
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy
 
 import minigan as mg
-from minigan.bench.common import machine, markdown_table, require_torch, set_threads, timeit, write_results
+from minigan.bench.common import require_torch
 from minigan.bench.models import MODELS, dcgan_init, noise_shape
 
 
@@ -89,6 +87,10 @@ def torch_weights(model: str, seed: int = 0, **model_options) -> dict:
             (("g", g), ("d", d))}
 
 
+class LossesDiffer(AssertionError):
+    """minigan and PyTorch, started alike, gave different losses: their timings would not compare the same work."""
+
+
 def check_losses(model: str, batch: int, steps: int = 5) -> dict:
     """Run both frameworks from the same state; their losses must agree (float64 over `steps` steps to 1e-6,
     float32 on the first step to 1e-4), or the benchmark stops."""
@@ -102,8 +104,8 @@ def check_losses(model: str, batch: int, steps: int = 5) -> dict:
             a, b = ours(), theirs()
             rows.append({"step": k, "minigan": a, "torch": b})
             if not numpy.allclose(a, b, rtol=rtol, atol=rtol):
-                raise SystemExit(f"{model}: losses differ at step {k} ({'float64' if float64 else 'float32'}): "
-                                 f"minigan {a}, torch {b}")
+                raise LossesDiffer(f"{model}: losses differ at step {k} ({'float64' if float64 else 'float32'}): "
+                                   f"minigan {a}, torch {b}")
         report["float64" if float64 else "float32"] = rows
     return report
 
@@ -210,63 +212,3 @@ def profile_step(model: str, batch: int, steps: int = 5) -> list[tuple[str, floa
     rows = [(label, 1e3 * t / steps) for label, t in spent.items()]
     rows.append((_REST, 1e3 * (total - sum(spent.values())) / steps))
     return [*rows, ("total", 1e3 * total / steps)]
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="minigan bench step", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--batch", nargs="+", type=int, default=[64])
-    parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=10, help="timed steps (median reported)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
-    parser.add_argument("--no-first-step", action="store_true", help="skip the time-to-first-step runs")
-    parser.add_argument("--profile", action="store_true", help="also break minigan's step down by operator")
-    parser.add_argument("--out", default=None, help="folder for bench_step.json and bench_step.md")
-    args = parser.parse_args(argv)
-    threads = args.threads or os.cpu_count()
-    set_threads(threads)
-    profiles = []
-    rows, results = [], []
-    for model in args.model:
-        for batch in args.batch:
-            r = {"model": model, "batch": batch, "losses": check_losses(model, batch)}
-            weights = torch_weights(model)
-            for name in ("minigan", "torch"):
-                r[name] = timeit(GANStep(Framework(name), model, batch, weights), args.repeat)
-            r["ratio"] = r["minigan"]["median"] / r["torch"]["median"]
-            if not args.no_memory:
-                r["peak_mb"] = {name: peak_memory(name, model, batch) for name in ("minigan", "torch")}
-            if not args.no_first_step:
-                with tempfile.TemporaryDirectory() as cache:
-                    r["first_step_cold_s"] = first_step_seconds(model, batch, cache)
-                    r["first_step_warm_s"] = first_step_seconds(model, batch, cache)
-            if args.profile:
-                r["profile_ms"] = profile_step(model, batch)
-                profiles.append(markdown_table([f"{model}, batch {batch}: minigan step by operator", "ms"],
-                                               [[label, f"{ms:.0f}"] for label, ms in r["profile_ms"]]))
-            results.append(r)
-            mem = r.get("peak_mb", {})
-            row = [model, batch, f"{1e3 * r['minigan']['median']:.0f}", f"{1e3 * r['torch']['median']:.0f}",
-                   f"{r['ratio']:.2f}", _mb(mem.get("minigan")), _mb(mem.get("torch")),
-                   _s(r.get("first_step_cold_s")), _s(r.get("first_step_warm_s"))]
-            rows.append(row)
-            print(" | ".join(map(str, row)), flush=True)
-    info = machine(threads)
-    header = ["model", "batch", "minigan ms", "torch ms", "ratio", "minigan peak MB", "torch peak MB",
-              "first step cold s", "first step warm s"]
-    table = "\n\n".join([markdown_table(header, rows)] + profiles)
-    print(f"\n{info}\n\n{table}")
-    write_results(args.out, "bench_step", {"machine": info, "results": results}, table)
-
-
-def _mb(v) -> str:
-    return "-" if v is None else f"{v:.0f}"
-
-
-def _s(v) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-
-if __name__ == "__main__":
-    main()

@@ -1,52 +1,11 @@
-"""`minigan eval CHECKPOINT`: score a trained generator's samples with the metrics that fit its data set.
-
-- ring8, grid25 (2-D Gaussian mixtures): modes covered, fraction of high-quality samples and reverse KL
-  (minigan.metrics.modes.mode_coverage).
-- digits, mnist, fashion-mnist: FID-LeNet, classifier score and precision/recall, all from a DigitClassifier
-  trained on the same data set (minigan.metrics.classifier.load_classifier, cached after its first training). The
-  real set: n images picked at random (by --seed) from the data set as the run loaded it, or all of them when it
-  has fewer.
-
-The generator is rebuilt from the checkpoint's metadata, as `minigan sample` does, with its moving-average
-weights when the run kept them (unless --no-ema).
+"""Scores of a generator's samples, by the kind of data: mode coverage on the 2-D mixtures, and FID-LeNet,
+classifier score and precision/recall on digit images (what `minigan eval` reports).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-
 import numpy
 from tqdm import tqdm
-
-from minigan.commands import _fail, _Parser
-from minigan.train.checkpoint import load_gan
-
-PROG = "minigan eval"
-CLASSIFIED = ("digits", "mnist", "fashion-mnist")
-MIXTURES = ("ring8", "grid25")
-
-
-def _parser() -> _Parser:
-    from minigan.metrics.classifier import DEFAULT_STEPS
-
-    p = _Parser(prog=PROG, description="Score the samples of a checkpoint written by `minigan train`: mode coverage "
-                                       "for ring8/grid25; FID-LeNet, classifier score and precision/recall for "
-                                       "digits, mnist and fashion-mnist.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint .npz, or a run folder (its latest one)")
-    p.add_argument("--n", type=int, default=10000, help="how many samples to draw and score (default: 10000)")
-    p.add_argument("--data-dir", help="folder holding the data set's files (mnist, fashion-mnist)")
-    p.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
-    p.add_argument("--no-ema", action="store_true", help="use G's own weights even if a moving average was kept")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the samples and of the real images picked (default: 0)")
-    p.add_argument("--k", type=int, default=3, help="neighbours that set the manifolds' radii in precision/recall "
-                                                    "(default: 3)")
-    p.add_argument("--batch", type=int, default=500, help="samples generated and classified at once (default: 500)")
-    p.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS,
-                   help=f"training steps of the feature classifier, trained once and cached (default: {DEFAULT_STEPS})")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 def generate(gan, n: int, seed: int = 0, batch: int = 500, progress: bool = False) -> numpy.ndarray:
@@ -67,18 +26,6 @@ def generate(gan, n: int, seed: int = 0, batch: int = 500, progress: bool = Fals
     finally:
         gan.g.train(training)
     return numpy.concatenate(parts).astype(numpy.float32, copy=False)
-
-
-def _real_data(meta: dict, data_dir: str | None):
-    from minigan.data import load
-
-    options = dict(meta["data"])
-    name = options.pop("name")
-    if name not in MIXTURES + CLASSIFIED:
-        raise ValueError(f"no metrics for data set {name!r}: minigan eval scores {', '.join(MIXTURES + CLASSIFIED)}")
-    if name not in MIXTURES + ("digits",) and data_dir is None:
-        raise FileNotFoundError(f"{name}: pass --data-dir, the folder that holds its files")
-    return load(name, data_dir, **options)
 
 
 def evaluate_mixture(fake: numpy.ndarray, real) -> dict:
@@ -102,84 +49,3 @@ def evaluate_images(fake: numpy.ndarray, real: numpy.ndarray, clf, k: int = 3, p
             "classifier_score": score_from_proba(predict_proba(clf, fake, progress=progress)),
             "classifier_score_real": score_from_proba(predict_proba(clf, real, progress=progress)),
             "precision": precision, "recall": recall}
-
-
-def _jsonable(value):
-    """value with NaN and infinities as None (JSON has no such numbers) and NumPy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {key: _jsonable(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, numpy.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _print(report: dict) -> None:
-    ema = ", moving-average weights" if report["ema"] else ""
-    print(f"{report['checkpoint']}: {report['model']} on {report['data']}, step {report['step']}, "
-          f"{report['n']} samples{ema}")
-    metrics = report["metrics"]
-    if "modes_covered" in metrics:
-        print(f"  modes covered     {metrics['modes_covered']} / {metrics['num_modes']}")
-        print(f"  high quality      {metrics['high_quality']:.4f}")
-        print(f"  reverse KL        {metrics['reverse_kl']:.4f}")
-        return
-    clf = report["classifier"]
-    print(f"  FID-LeNet         {metrics['fid_lenet']:.4f}   ({report['n_real']} real images)")
-    print(f"  classifier score  {metrics['classifier_score']:.4f}   (real images: "
-          f"{metrics['classifier_score_real']:.4f})")
-    print(f"  precision         {metrics['precision']:.4f}   (k = {report['k']})")
-    print(f"  recall            {metrics['recall']:.4f}")
-    print(f"  (classifier trained on {clf['dataset']} for {clf['steps']} steps, held-out accuracy "
-          f"{clf['accuracy']:.4f})")
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    for name, value, least in (("--n", args.n, 2), ("--batch", args.batch, 1), ("--k", args.k, 1),
-                               ("--classifier-steps", args.classifier_steps, 1)):
-        if value < least:
-            _fail(PROG, f"{name} must be at least {least}, got {value}")
-    progress = not args.quiet and sys.stderr.isatty()
-    try:
-        gan, state, path = load_gan(args.checkpoint, ema=not args.no_ema)
-    except (ValueError, OSError) as error:
-        _fail(PROG, str(error))
-    meta = state["meta"]
-    data = meta.get("data", {}).get("name")
-    try:
-        real = _real_data(meta, args.data_dir)
-    except (ValueError, OSError, KeyError) as error:
-        _fail(PROG, str(error))
-    fake = generate(gan, args.n, args.seed, args.batch, progress)
-    if not numpy.isfinite(fake).all():
-        _fail(PROG, f"{path}: the generator's samples contain NaN or infinite values")
-    report = {"checkpoint": str(path), "model": meta["model"], "data": data, "step": state.get("step"), "n": args.n,
-              "ema": state.get("ema") is not None and not args.no_ema, "seed": args.seed}
-    try:
-        if data in MIXTURES:
-            report["metrics"] = evaluate_mixture(fake, real)
-        else:
-            from minigan.metrics.classifier import load_classifier
-
-            clf = load_classifier(data, args.data_dir, steps=args.classifier_steps, progress=progress)
-            subset = numpy.random.default_rng(args.seed).permutation(len(real))[:args.n]
-            real_images = real.x[numpy.sort(subset)]
-            report.update(n_real=len(real_images), k=args.k,
-                          classifier={"dataset": data, "steps": args.classifier_steps, "accuracy": clf.accuracy})
-            report["metrics"] = evaluate_images(fake, real_images, clf, args.k, progress)
-    except (ValueError, OSError) as error:
-        _fail(PROG, str(error))
-    _print(report)
-    if args.json:
-        from minigan.files import write_atomically
-
-        text = json.dumps(_jsonable(report), indent=2) + "\n"
-        try:
-            write_atomically(args.json, lambda f: f.write(text.encode("utf-8")))
-        except OSError as error:
-            _fail(PROG, f"--json: {error}")
-        print(f"wrote {args.json}")

@@ -1,0 +1,121 @@
+"""`minigan train MODEL --data DATA ...`: train a GAN, writing samples, loss curves, a JSON-lines log and
+checkpoints under --out."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+from minigan.commands.common import Parser, fail
+
+PROG = "minigan train"
+
+def parser(model: str | None = None) -> Parser:
+    from minigan.data import DATASETS
+    from minigan.models import MODELS
+    from minigan.train.objectives import OBJECTIVES
+
+    models = "\n".join(f"  {name:9s} {spec.help}" for name, spec in MODELS.items())
+    p = Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Train a GAN; writes samples, loss curves, a JSON-lines log and checkpoints under --out.",
+                epilog=f"models:\n{models}\n\n`minigan train MODEL --help` also lists MODEL's own options.")
+    p.add_argument("model", metavar="MODEL", choices=list(MODELS), help="which GAN: " + ", ".join(MODELS))
+    p.add_argument("--data", required=True, choices=DATASETS, help="dataset: " + ", ".join(DATASETS))
+    p.add_argument("--data-dir", help="folder holding the dataset's files (mnist, fashion-mnist, cifar10)")
+    p.add_argument("--split", default="auto", choices=["auto", "train", "test"],
+                   help="which split of a real dataset (auto: train if present, else test)")
+    p.add_argument("--size", type=int, help="image size for the image datasets (default: what the model needs)")
+    p.add_argument("--color", action="store_true", help="three colour channels (digits, mnist)")
+    p.add_argument("--n", type=int, help="how many samples to make for the built-in datasets")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to compute (default: cpu)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="generator updates to train for")
+    length.add_argument("--epochs", type=float, help="passes over the data to train for (instead of --steps)")
+    p.add_argument("--batch", type=int, help="batch size")
+    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update (k of Algorithm 1)")
+    p.add_argument("--lr", type=float, help="learning rate of both networks (default: the model's)")
+    p.add_argument("--objective", choices=OBJECTIVES, help="the GAN loss (default: the model's)")
+    p.add_argument("--label-smoothing", type=float, metavar="TARGET",
+                   help="one-sided label smoothing: the real samples' target, e.g. 0.9")
+    p.add_argument("--feature-matching", action="store_true", help="train G to match D's mean features")
+    p.add_argument("--ema", type=float, metavar="DECAY", help="keep a moving average of G's weights (e.g. 0.999)")
+    p.add_argument("--out", help="output folder (default: runs/MODEL-DATA)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep (default: 3)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    if model in MODELS:
+        group = p.add_argument_group(f"{model} options")
+        for name, (kind, default, text) in MODELS[model].options.items():
+            flag = "--" + name.replace("_", "-")
+            if kind is bool:
+                group.add_argument(flag, dest=f"model_{name}", action=argparse.BooleanOptionalAction,
+                                   default=default, help=text)
+            else:
+                group.add_argument(flag, dest=f"model_{name}", type=kind, default=default,
+                                   help=f"{text} (default: {default})")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    import minigan as mg
+    from minigan import backend
+    from minigan.data import Loader, load
+    from minigan.models import MODELS, build
+    from minigan.train.trainer import TrainConfig, Trainer, TrainingDiverged
+
+    model = next((a for a in argv if a in MODELS), None)  # its options join the parser (no dataset shares a name)
+    args = parser(model).parse_args(argv)
+    spec = MODELS[args.model]
+    try:
+        backend.check_device(args.device)
+    except (RuntimeError, ValueError) as error:
+        fail(PROG, str(error))
+    data_options = {"split": args.split, "size": args.size or spec.defaults.get("size"), "color": args.color,
+                    "n": args.n, "seed": args.seed}
+    try:
+        dataset = load(args.data, args.data_dir, **data_options)
+    except (ValueError, OSError) as error:
+        fail(PROG, f"{args.data}: {error}")
+    options = {name[len("model_"):]: value for name, value in vars(args).items() if name.startswith("model_")}
+    shared = {"objective": args.objective, "lr": args.lr, "feature_matching": args.feature_matching or None,
+              "real_label": args.label_smoothing}
+    accepted = inspect.signature(spec.build).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    for name, value in shared.items():
+        if value is not None:
+            if not (takes_any or name in accepted):
+                fail(PROG, f"model {args.model} does not take --{name.replace('_', '-')}")
+            options[name] = value
+    mg.manual_seed(args.seed)  # the initial weights follow the seed
+    try:
+        gan = build(args.model, dataset.sample_shape, dataset.num_classes, **options)
+    except ValueError as error:
+        fail(PROG, str(error))
+    defaults = spec.defaults
+    batch = args.batch or defaults.get("batch", 64)
+    d_steps = args.d_steps or defaults.get("d_steps", gan.d_steps)
+    steps = args.steps
+    if steps is None:
+        per_epoch = len(Loader(dataset, batch)) // d_steps
+        steps = round(args.epochs * per_epoch) if args.epochs is not None else defaults.get("steps", 1000)
+    sample_every = args.sample_every or defaults.get("sample_every", max(1, min(100, steps // 10 or 1)))
+    config = TrainConfig(out=args.out or f"runs/{args.model}-{args.data}", steps=steps, batch=batch, d_steps=d_steps,
+                         sample_every=sample_every, checkpoint_every=args.checkpoint_every or max(steps // 4, 1),
+                         keep=args.keep, ema=args.ema, seed=args.seed, device=args.device, progress=not args.quiet,
+                         samples=64 if len(dataset.sample_shape) == 3 else 1000)  # a grid of images, a cloud of points
+    meta = {"model": args.model, "options": options, "sample_shape": list(dataset.sample_shape),
+            "num_classes": dataset.num_classes,
+            "data": {"name": args.data, **{k: v for k, v in data_options.items() if v is not None}}}
+    trainer = Trainer(gan, dataset, config, meta)
+    if args.resume and not trainer.resume():
+        fail(PROG, f"--resume: no checkpoint under {Path(config.out) / 'checkpoints'}")
+    try:
+        trainer.run()
+    except TrainingDiverged as error:
+        fail(PROG, str(error))
+    print(f"trained {args.model} on {args.data} for {trainer.step} steps: samples in {config.out}/samples, "
+          f"loss curves in {config.out}/losses.png, checkpoint {trainer.last_checkpoint}")

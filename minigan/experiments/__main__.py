@@ -1,3 +1,0 @@
-from minigan.experiments.runner import main
-
-main()
