@@ -1,4 +1,5 @@
-"""Files replaced atomically: after a crash or an error the path holds the old file or the new one, never a mix."""
+"""minigan's files: written atomically (after a crash or an error the path holds the old file or the new one,
+never a mix), JSON records any reader takes, and the cache folder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy
+
+
+def cache_dir() -> str:
+    """Where minigan caches what it makes once (rendered data sets, trained scoring classifiers): $MINIGAN_CACHE,
+    else ~/.cache/minigan."""
+    return os.environ.get("MINIGAN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "minigan")
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:

@@ -10,12 +10,17 @@ from command import fails, run
 import minigan as mg
 from minigan.data import load
 from minigan.metrics.classifier import load_classifier
-from minigan.metrics.evaluate import generate
 from minigan.metrics.fid import classifier_score, fid_lenet
 from minigan.metrics.modes import mode_coverage
 from minigan.train.checkpoint import checkpoints, load_gan, read_checkpoint
 
 STEPS = "200"  # the feature classifier's steps: the digits classifier the other metric tests train and cache
+
+
+def generate(gan, n: int, seed: int = 0):
+    """What `minigan eval` scores: n samples drawn from the generator after seeding minigan's generator."""
+    mg.manual_seed(seed)
+    return gan.samples(n)
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ def test_the_networks_follow_pacgan():
     swapped = x.numpy().reshape(100, 4, 2)[::-1].reshape(400, 2)
     assert np.allclose(gan.discriminate(mg.tensor(swapped)).numpy(), out[::-1], atol=1e-6)
     wgan = mode_collapse.build("WGAN-GP")
-    assert wgan.d_steps == 5 and not any(isinstance(m, mg.nn.BatchNorm1d) for m in wgan.d.modules())
+    assert mode_collapse.CRITIC_STEPS == 5 and not any(isinstance(m, mg.nn.BatchNorm1d) for m in wgan.d.modules())
     assert mode_collapse.build("minibatch discrimination").d.mbd is not None
     assert mode_collapse.build("feature matching").feature_matching
 

@@ -9,7 +9,7 @@ import pytest
 
 import minigan as mg
 from minigan import nn
-from minigan.models import MODELS, ModelSpec, build
+from minigan.models import MODELS, ModelSpec, Option, build
 from minigan.models.base import GAN
 from minigan.models.layers import MinibatchDiscrimination, ReferenceBatch, VirtualBatchNorm
 
@@ -63,42 +63,44 @@ def test_registry_names_and_specs():
     for name, spec in MODELS.items():
         assert isinstance(spec, ModelSpec) and spec.help
         assert spec.needs_labels == (name == "cgan")
-        assert {"batch", "steps", "d_steps", "lr"} <= set(spec.defaults)
+        assert {"batch", "steps", "d_steps"} <= set(spec.training)
+        assert spec.training["d_steps"] == (5 if name.startswith("wgan") else 1)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_option_defaults_are_the_builders_defaults(name):
-    """Each option is a keyword of the builder with the same default, so a flag left out changes nothing;
-    the trainer's defaults for lr and d_steps are what the built model uses."""
+def test_the_table_states_every_option_once(name):
+    """The builder takes exactly the table's options, as keywords without defaults of its own, so a default can
+    only be stated in the table; each option reads its own default back from text as the command line gives it."""
     spec = MODELS[name]
-    params = inspect.signature(spec.build).parameters
-    for option, (kind, default, text) in spec.options.items():
-        assert option in params and params[option].kind is inspect.Parameter.KEYWORD_ONLY, option
-        assert params[option].default == default, option
-        assert callable(kind) and text
-        assert kind(str(default)) == kind(default) or kind is bool
-    assert params["lr"].default == spec.defaults["lr"]
-    if "betas" in spec.defaults:
-        assert params["betas"].default == spec.defaults["betas"]
+    params = list(inspect.signature(spec.build).parameters.values())
+    assert [p.name for p in params[:2]] == ["sample_shape", "num_classes"]
+    keywords = params[2:]
+    assert {p.name for p in keywords} == set(spec.options)
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in keywords)
+    for option in spec.options.values():
+        assert isinstance(option, Option) and callable(option.type) and option.help
+        if option.type is not bool:
+            text = ",".join(map(str, option.default)) if isinstance(option.default, tuple) else str(option.default)
+            assert option.type(text) == option.default
+        assert option.choices is None or option.default in option.choices
 
 
 SHARED = {"objective": "lsgan", "real_label": 0.9, "feature_matching": True}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_builders_take_the_shared_options(name):
-    """lr for every model; the objective options for all but the Wasserstein ones, whose loss is fixed. They are
-    keywords of the builders, not per-model options (the command line has its own flags for them)."""
+def test_builders_take_the_game_options(name):
+    """lr for every model; the objective options for all but the Wasserstein ones, whose loss is fixed."""
     spec = MODELS[name]
-    params = inspect.signature(spec.build).parameters
-    assert not set(spec.options) & {"lr", "betas", *SHARED}
     shape = POINTS if name not in ("dcgan", "dcgan64") else ((3, 64, 64) if name == "dcgan64" else MNIST)
-    small = {"dcgan64": {"ngf": 4, "ndf": 4}}.get(name, {"width": 0.0625} if "width" in params else {})
+    small = {"dcgan64": {"ngf": 4, "ndf": 4}}.get(name, {"width": 0.0625} if "width" in spec.options else {})
     gan = build(name, shape, CLASSES, lr=1e-3, **small)
     assert gan.optimizers()[1].param_groups[0]["lr"] == 1e-3
     if name.startswith("wgan"):
-        assert not set(SHARED) & set(params)
+        assert not set(SHARED) & set(spec.options)
         assert gan.objective == "wasserstein"
+        with pytest.raises(ValueError, match="unknown option.*objective"):
+            build(name, shape, CLASSES, objective="lsgan", **small)
     else:
         gan = build(name, shape, CLASSES, **small, **SHARED)
         assert (gan.objective, gan.real_label, gan.feature_matching) == ("lsgan", 0.9, True)
@@ -108,19 +110,29 @@ def test_builders_take_the_shared_options(name):
                                         ("dcgan64", (3, 64, 64)), ("cgan", POINTS), ("cgan", MNIST),
                                         ("wgan", POINTS), ("wgan", MNIST), ("wgan-gp", POINTS), ("wgan-gp", RGB32),
                                         ("infogan", POINTS), ("infogan", MNIST)])
-def test_build_with_no_options(name, shape):
+def test_build_with_no_options_takes_the_table_defaults(name, shape):
     gan = build(name, shape, 10)
-    spec = MODELS[name]
+    options = MODELS[name].options
     assert isinstance(gan, GAN) and gan.name == name and gan.sample_shape == shape
-    assert gan.d_steps == spec.defaults["d_steps"]
-    assert gan.lr == spec.defaults["lr"]
+    assert gan.conditional == (name == "cgan")
+    assert gan.lr == options["lr"].default and gan.nz == options["nz"].default
     _, opt_d = gan.optimizers()
-    assert opt_d.param_groups[0]["lr"] == spec.defaults["lr"]
-    if "betas" in spec.defaults:
-        assert tuple(opt_d.param_groups[0]["betas"]) == spec.defaults["betas"]
+    assert opt_d.param_groups[0]["lr"] == options["lr"].default
+    if "betas" in options:
+        assert tuple(opt_d.param_groups[0]["betas"]) == options["betas"].default
     if name in ("dcgan", "dcgan64"):  # the full-size networks have the paper's channel counts
         inputs = [m.in_channels for m in gan.g.modules() if isinstance(m, nn.ConvTranspose2d)]
         assert inputs == ([512, 256, 128] if name == "dcgan" else [100, 512, 256, 128, 64])
+
+
+def test_only_a_conditional_gan_takes_labels():
+    assert not build("gan", POINTS, hidden="8").conditional
+    with pytest.raises(ValueError, match="not conditional"):
+        build("gan", POINTS, hidden="8").sample_latent(3, labels=[0, 1, 2])
+    with pytest.raises(ValueError, match="not conditional"):
+        build("infogan", POINTS, hidden="8").sample_latent(3, labels=[0, 1, 2])
+    latent = build("cgan", POINTS, CLASSES, hidden="8").sample_latent(3, labels=[0, 1, 2])
+    assert latent["labels"].numpy().tolist() == [0, 1, 2]
 
 
 def test_build_errors_name_the_problem():
@@ -186,34 +198,28 @@ def test_dcgan_reaches_28_from_7x7_and_32_from_8x8():
 
 
 @pytest.mark.parametrize("name,shape", [("dcgan", (1, 32, 32)), ("dcgan64", (3, 64, 64))])
-def test_dcgans_are_the_benchmark_networks_in_torch(name, shape, rng):
-    """dcgan at 32x32x1 is the seed32 network of minigan.bench.models and dcgan64 its dcgan64, both built there
-    from torch.nn: with the same weights, PyTorch gives the same samples and logits (float64, batch statistics)."""
+def test_dcgans_and_their_pytorch_twins_compute_the_same(name, shape, rng):
+    """The benchmarks time these very networks against their PyTorch twins: with the same weights, PyTorch gives
+    the same samples and logits (float64), in training (batch statistics) and evaluation (running ones)."""
     torch = pytest.importorskip("torch")
-    from minigan.bench import models as bench
+    from minigan.bench.twin import torch_twin
 
     gan = build(name, shape)
-    g_t, d_t, nz, _ = getattr(bench, "seed32" if name == "dcgan" else name)(torch.nn)
-    # minigan's names: the generator's layers as they are (dcgan) or under main. (dcgan64, as PyTorch's example);
-    # the discriminator's under body. and out (dcgan) or main. (dcgan64)
-    body = len(gan.d.body) if name == "dcgan" else 0
-    g_state = {k.removeprefix("main."): torch.tensor(v.numpy()) for k, v in gan.g.state_dict().items()}
-    d_state = {}
-    for k, v in gan.d.state_dict().items():
-        k = k.removeprefix("main.").removeprefix("body.")
-        k = f"{body}.{k.removeprefix('out.')}" if k.startswith("out.") else k
-        d_state[k] = torch.tensor(v.numpy())
-    g_t.double().load_state_dict(g_state)
-    d_t.double().load_state_dict(d_state)
     gan.g.double()
     gan.d.double()
-    z = rng.standard_normal((3, nz))
-    fake = gan.g(mg.tensor(z))
-    z_t = torch.tensor(z).reshape(3, nz, 1, 1) if name == "dcgan64" else torch.tensor(z)
-    with torch.no_grad():
-        fake_t = g_t(z_t)
-        np.testing.assert_allclose(fake.numpy(), fake_t.numpy(), rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(gan.d(fake).numpy().ravel(), d_t(fake_t).numpy().ravel(), rtol=1e-9, atol=1e-12)
+    z = rng.standard_normal((3, gan.nz))
+    for training in (True, False):
+        gan.g.train(training)
+        gan.d.train(training)
+        g_t, d_t = torch_twin(gan.g), torch_twin(gan.d)
+        assert set(g_t.state_dict()) == set(gan.g.state_dict()) and set(d_t.state_dict()) == set(gan.d.state_dict())
+        with mg.no_grad():
+            fake = gan.g(mg.tensor(z))
+            logits = gan.d(fake)
+        with torch.no_grad():
+            fake_t = g_t(torch.tensor(z))
+            np.testing.assert_allclose(fake.numpy(), fake_t.numpy(), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(logits.numpy(), d_t(fake_t).numpy(), rtol=1e-9, atol=1e-12)
 
 
 # ---- initialisation ----
@@ -255,7 +261,7 @@ def train(gan, x, labels, steps):
     opt_g, opt_d = gan.optimizers()
     n = x.shape[0]
     for _ in range(steps):
-        for _ in range(gan.d_steps):
+        for _ in range(MODELS[gan.name].training["d_steps"]):
             latent = gan.sample_latent(n)
             loss, logs = gan.d_loss(x, labels, gan.generate(latent).detach(), latent)
             assert np.isfinite(loss.item()) and all(np.isfinite(v) for v in logs.values())
@@ -309,7 +315,7 @@ def test_feature_matching_is_the_generator_loss(rng):
 
 # ---- state_dict round trip ----
 def set_mode(gan, training):
-    for module in gan.modules().values():
+    for module in gan.networks().values():
         module.train(training)
 
 
@@ -324,8 +330,8 @@ def test_state_dict_round_trip(name, shape, options, rng):
     latent = gan.sample_latent(n)
     with mg.no_grad():
         assert np.abs(gan.generate(latent).numpy() - other.generate(latent).numpy()).max() > 1e-6
-        for key, module in gan.modules().items():
-            other.modules()[key].load_state_dict(module.state_dict())
+        for key, module in gan.networks().items():
+            other.networks()[key].load_state_dict(module.state_dict())
         for training in (True, False):
             set_mode(gan, training)
             set_mode(other, training)

@@ -1,10 +1,10 @@
-"""The GAN objectives of minigan.train.objectives against the formulas written out in NumPy, in float64."""
+"""The GAN objectives of minigan.models.objectives against the formulas written out in NumPy, in float64."""
 
 import numpy as np
 import pytest
 
 import minigan as mg
-from minigan.train.objectives import (
+from minigan.models.objectives import (
     OBJECTIVES,
     discriminator_loss,
     feature_matching_loss,

@@ -341,6 +341,35 @@ def test_batchnorm_counts_batches_only_in_training():
     assert int(bn.num_batches_tracked) == 2
 
 
+@pytest.mark.parametrize(("fused", "plain", "shape"), [(nn.BatchNormAct1d, nn.BatchNorm1d, (6, 3)),
+                                                       (nn.BatchNormAct2d, nn.BatchNorm2d, (4, 3, 2, 2))])
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+def test_batch_norm_act_is_batch_norm_then_leaky_relu_in_one_node(fused, plain, shape, slope):
+    """The fused layer gives what a batch norm and its activation give (output, running statistics, gradients),
+    has the batch norm's state_dict, and is one node of the graph; nn.Sequential fuses nothing by itself."""
+    mg.manual_seed(0)
+    one = fused(3, slope)
+    apart = nn.Sequential(plain(3), nn.LeakyReLU(slope) if slope else nn.ReLU())
+    with mg.no_grad():
+        one.weight.copy_(mg.randn(3))
+        apart[0].weight.copy_(one.weight)
+    assert list(one.state_dict()) == list(apart[0].state_dict())
+    for training in (True, False):
+        one.train(training)
+        apart.train(training)
+        x = x_batch(*shape, seed=int(training)).requires_grad_()
+        y1, y2 = one(x), apart(x)
+        np.testing.assert_allclose(y1.numpy(), y2.numpy(), rtol=1e-5, atol=1e-6)
+        assert type(y1.grad_fn).__name__ in ("BatchNormFunction", "BatchNormEvalFunction")
+        assert type(y2.grad_fn).__name__ == "LeakyReLUFunction"
+        g1 = mg.grad(y1.sum(), [x, one.weight])
+        g2 = mg.grad(y2.sum(), [x, apart[0].weight])
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(one.running_var.numpy(), apart[0].running_var.numpy(), rtol=1e-6)
+    assert f"negative_slope={slope}" in repr(one)
+
+
 # ---- errors name the layer ----
 def test_shape_error_names_the_layer_and_both_shapes():
     with pytest.raises(RuntimeError) as info:

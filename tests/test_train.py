@@ -58,8 +58,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert second.resume()
     assert second.step == 4
     second.run()
-    for name, module in whole.gan.modules().items():
-        resumed = second.gan.modules()[name].state_dict()
+    for name, module in whole.gan.networks().items():
+        resumed = second.gan.networks()[name].state_dict()
         for key, value in module.state_dict().items():
             np.testing.assert_array_equal(resumed[key].numpy(), value.numpy(), err_msg=f"{name}.{key}")
     drop = ("seconds",)
@@ -117,7 +117,7 @@ def test_samples_leave_training_mode_and_batch_statistics_alone(tmp_path):
     gan = build("dcgan", dataset.sample_shape, dataset.num_classes, width=0.125, nz=8)
     t = Trainer(gan, dataset, TrainConfig(out=str(tmp_path), steps=1, batch=16, progress=False), META)
     running = [b.numpy().copy() for b in gan.g.buffers()]
-    fake = t.samples(t.fixed_latent)
+    fake = gan.draw(t.fixed_latent, t.generator())
     assert fake.shape == (64, 1, 28, 28) and gan.g.training
     for b, before in zip(gan.g.buffers(), running):
         np.testing.assert_array_equal(b.numpy(), before)

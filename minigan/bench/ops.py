@@ -1,6 +1,6 @@
 """bench_ops: each heavy operator, forward and backward, at the layer shapes of the benchmark DCGANs.
 
-The layer shapes are read off the models themselves (a forward pass with hooks on the PyTorch version). Each
+The layer shapes are read off the models themselves (a forward pass with hooks on their PyTorch twins). Each
 case runs in minigan and in PyTorch on the same arrays, with the same threads; the table gives the median
 times and the ratio minigan / PyTorch (below 1: minigan is faster).
 """
@@ -13,7 +13,8 @@ import numpy
 
 import minigan as mg
 from minigan.bench.common import require_torch, timeit
-from minigan.bench.models import MODELS, noise_shape
+from minigan.bench.models import networks
+from minigan.bench.twin import torch_twin
 from minigan.ops.batch_norm import batch_norm_act
 
 
@@ -40,37 +41,35 @@ class Case:
 
 
 def layer_cases(model: str, batch: int) -> list[Case]:
-    """The distinct heavy-operator calls of one training step of a model, found by running it."""
+    """The distinct heavy-operator calls of one training step of a model, found by running its PyTorch twin. A
+    batch norm fused with its activation gives three cases: the batch norm alone, the activation alone (PyTorch's
+    way) and the two fused (minigan's)."""
     torch = require_torch()
-    nn = torch.nn
-    g, d, nz, _ = MODELS[model](nn)
+    tnn = torch.nn
+    g, d, nz, _ = networks(model)
+    g, d = torch_twin(g), torch_twin(d)
     cases = []
 
     def hook(module, inputs, _):
         x = tuple(inputs[0].shape)
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, tnn.Conv2d):
             cases.append(Case("conv2d", x, tuple(module.weight.shape), module.stride[0], module.padding[0]))
-        elif isinstance(module, nn.ConvTranspose2d):
+        elif isinstance(module, tnn.ConvTranspose2d):
             cases.append(Case("conv_transpose2d", x, tuple(module.weight.shape), module.stride[0],
                               module.padding[0], module.output_padding[0]))
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, tnn.BatchNorm2d):
             cases.append(Case("batch_norm", x))
-        elif isinstance(module, (nn.LeakyReLU, nn.ReLU)):
+            slope = getattr(module, "negative_slope", None)
+            if slope is not None:
+                cases.extend([Case("leaky_relu", x, slope=slope), Case("batch_norm_act", x, slope=slope)])
+        elif isinstance(module, (tnn.LeakyReLU, tnn.ReLU)):
             cases.append(Case("leaky_relu", x, slope=getattr(module, "negative_slope", 0.0)))
 
     for net in (g, d):
-        layers = list(net)
-        for k, layer in enumerate(layers):
+        for layer in net.modules():
             layer.register_forward_hook(hook)
-            if isinstance(layer, nn.BatchNorm2d) and k + 1 < len(layers):
-                after = layers[k + 1]
-                if isinstance(after, (nn.LeakyReLU, nn.ReLU)):
-                    slope = getattr(after, "negative_slope", 0.0)
-                    layer.register_forward_hook(
-                        lambda m, i, o, slope=slope: cases.append(Case("batch_norm_act", tuple(i[0].shape),
-                                                                        slope=slope)))
     with torch.no_grad():
-        d(g(torch.randn(noise_shape(model, batch, nz))))
+        d(g(torch.randn(batch, nz)))
     return list(dict.fromkeys(cases))
 
 

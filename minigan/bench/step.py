@@ -1,8 +1,8 @@
 """bench_step: one full GAN training step in minigan and in PyTorch, same model, weights, data and threads.
 
 A step: the discriminator is updated on a real batch and a generated one (non-saturating BCE-with-logits
-loss), then the generator through the discriminator; Adam 2e-4, betas (0.5, 0.999). The models are built
-from the same code on torch.nn and minigan.nn, with PyTorch's initial weights copied across by state_dict.
+loss), then the generator through the discriminator; Adam 2e-4, betas (0.5, 0.999). The networks are
+minigan.models' own (minigan.bench.models); PyTorch runs their twins (minigan.bench.twin), from the same weights.
 Before timing, the two frameworks must give the same losses: over several steps in float64 (where rounding
 cannot flip the sign of Adam's first updates, each about lr * sign(gradient)), and on the first step in float32.
 """
@@ -17,7 +17,8 @@ import numpy
 
 import minigan as mg
 from minigan.bench.common import require_torch
-from minigan.bench.models import MODELS, dcgan_init, noise_shape
+from minigan.bench.models import networks, weights
+from minigan.bench.twin import torch_twin
 
 
 class Framework:
@@ -27,32 +28,35 @@ class Framework:
         self.name = name
         if name == "torch":
             torch = require_torch()
-            self.nn, self.F, self.optim, self.tensor = torch.nn, torch.nn.functional, torch.optim, torch.from_numpy
-            self.ones_like, self.zeros_like, self.float64 = torch.ones_like, torch.zeros_like, torch.float64
+            self.F, self.optim, self.tensor = torch.nn.functional, torch.optim, torch.from_numpy
+            self.ones_like, self.zeros_like = torch.ones_like, torch.zeros_like
         else:
-            self.nn, self.F, self.optim, self.tensor = mg.nn, mg.nn.functional, mg.optim, mg.tensor
-            self.ones_like, self.zeros_like, self.float64 = mg.ones_like, mg.zeros_like, mg.float64
+            self.F, self.optim, self.tensor = mg.nn.functional, mg.optim, mg.tensor
+            self.ones_like, self.zeros_like = mg.ones_like, mg.zeros_like
 
 
 class GANStep:
     """Models, optimizers and fixed data for one framework; call it to run one training step."""
 
-    def __init__(self, fw: Framework, model: str, batch: int, weights: dict | None, seed: int = 0,
+    def __init__(self, fw: Framework, model: str, batch: int, start: dict | None, seed: int = 0,
                  float64: bool = False, **model_options):
+        """start: the initial weights (minigan.bench.models.weights), or None for the model's own initialisation
+        from seed."""
         self.fw = fw
-        self.g, self.d, nz, image = MODELS[model](fw.nn, **model_options)
-        for net, name in ((self.g, "g"), (self.d, "d")):
-            if weights is not None:
-                net.load_state_dict({k: fw.tensor(v) for k, v in weights[name].items()})
+        g, d, nz, image = networks(model, seed, **model_options)
+        for net, name in ((g, "g"), (d, "d")):
+            if start is not None:
+                net.load_state_dict({k: mg.tensor(v) for k, v in start[name].items()})
             if float64:
-                net.to(fw.float64)
+                net.to(mg.float64)
+        self.g, self.d = (torch_twin(g), torch_twin(d)) if fw.name == "torch" else (g, d)
         adam = {"lr": 2e-4, "betas": (0.5, 0.999)}
         self.opt_g = fw.optim.Adam(self.g.parameters(), **adam)
         self.opt_d = fw.optim.Adam(self.d.parameters(), **adam)
         rng = numpy.random.default_rng(seed)
         dtype = numpy.float64 if float64 else numpy.float32
         self.real = numpy.tanh(rng.standard_normal((batch, *image))).astype(dtype)
-        self.noise = rng.standard_normal(noise_shape(model, batch, nz)).astype(dtype)
+        self.noise = rng.standard_normal((batch, nz)).astype(dtype)
 
     def __call__(self) -> tuple[float, float]:
         return self.step(self.real, self.noise)
@@ -76,17 +80,6 @@ class GANStep:
         return loss_d.item(), loss_g.item()
 
 
-def torch_weights(model: str, seed: int = 0, **model_options) -> dict:
-    """DCGAN-initialised PyTorch weights as NumPy arrays, for both frameworks to start from."""
-    torch = require_torch()
-    torch.manual_seed(seed)
-    g, d, _, _ = MODELS[model](torch.nn, **model_options)
-    for net in (g, d):
-        dcgan_init(torch.nn, net)
-    return {name: {k: v.detach().numpy().copy() for k, v in net.state_dict().items()} for name, net in
-            (("g", g), ("d", d))}
-
-
 class LossesDiffer(AssertionError):
     """minigan and PyTorch, started alike, gave different losses: their timings would not compare the same work."""
 
@@ -94,10 +87,10 @@ class LossesDiffer(AssertionError):
 def check_losses(model: str, batch: int, steps: int = 5) -> dict:
     """Run both frameworks from the same state; their losses must agree (float64 over `steps` steps to 1e-6,
     float32 on the first step to 1e-4), or the benchmark stops."""
-    weights = torch_weights(model)
+    start = weights(model)
     report = {}
     for float64, n, rtol in ((True, steps, 1e-6), (False, 1, 1e-4)):
-        ours, theirs = (GANStep(Framework(name), model, batch, weights, float64=float64)
+        ours, theirs = (GANStep(Framework(name), model, batch, start, float64=float64)
                         for name in ("minigan", "torch"))
         rows = []
         for k in range(n):
@@ -139,7 +132,7 @@ def peak_memory(fw_name: str, model: str, batch: int, steps: int = 3) -> float |
 
 
 def _measure_memory(fw_name: str, model: str, batch: int, steps: int) -> float | None:
-    step = GANStep(Framework(fw_name), model, batch, torch_weights(model))
+    step = GANStep(Framework(fw_name), model, batch, weights(model))
     step()  # compile / allocate once, so that the peak is one of a running step
     if not _reset_peak_rss():
         return None
@@ -184,7 +177,7 @@ def profile_step(model: str, batch: int, steps: int = 5) -> list[tuple[str, floa
 
     from minigan.kernels import threads
 
-    step = GANStep(Framework("minigan"), model, batch, torch_weights(model))
+    step = GANStep(Framework("minigan"), model, batch, weights(model))
     for _ in range(2):
         step()
     spent = dict.fromkeys([*_LABELS.values(), _GEMM], 0.0)

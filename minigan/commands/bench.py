@@ -79,6 +79,7 @@ def _ops(args, threads: int) -> None:
 
 def _step(args, threads: int) -> None:
     from minigan.bench.common import machine, markdown_table, timeit, write_results
+    from minigan.bench.models import weights
     from minigan.bench.step import (
         Framework,
         GANStep,
@@ -87,7 +88,6 @@ def _step(args, threads: int) -> None:
         first_step_seconds,
         peak_memory,
         profile_step,
-        torch_weights,
     )
 
     profiles, rows, results = [], [], []
@@ -97,9 +97,9 @@ def _step(args, threads: int) -> None:
                 r = {"model": model, "batch": batch, "losses": check_losses(model, batch)}
             except LossesDiffer as error:
                 fail(f"{PROG} step", str(error))
-            weights = torch_weights(model)
+            start = weights(model)
             for name in ("minigan", "torch"):
-                r[name] = timeit(GANStep(Framework(name), model, batch, weights), args.repeat)
+                r[name] = timeit(GANStep(Framework(name), model, batch, start), args.repeat)
             r["ratio"] = r["minigan"]["median"] / r["torch"]["median"]
             if not args.no_memory:
                 r["peak_mb"] = {name: peak_memory(name, model, batch) for name in ("minigan", "torch")}

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     check_at_least(PROG, {"--n": (args.n, 2), "--batch": (args.batch, 1), "--k": (args.k, 1),
                           "--classifier-steps": (args.classifier_steps, 1)})
-    from minigan.metrics.evaluate import evaluate_images, evaluate_mixture, generate
+    import minigan as mg
+    from minigan.metrics.evaluate import evaluate_images, evaluate_mixture
     from minigan.train.checkpoint import load_gan
 
     progress = not args.quiet and sys.stderr.isatty()
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         real = _real_data(meta, args.data_dir)
     except (ValueError, OSError, KeyError) as error:
         fail(PROG, str(error))
-    fake = generate(gan, args.n, args.seed, args.batch, progress)
+    mg.manual_seed(args.seed)
+    fake = gan.samples(args.n, args.batch, progress=progress)
     if not numpy.isfinite(fake).all():
         fail(PROG, f"{path}: the generator's samples contain NaN or infinite values")
     report = {"checkpoint": str(path), "model": meta["model"], "data": data, "step": state.get("step"), "n": args.n,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-
-from minigan.commands.common import Parser, fail
+from minigan.commands.common import Parser, check_at_least, fail
 
 PROG = "minigan sample"
 
@@ -30,29 +28,25 @@ def main(argv: list[str]) -> None:
     from minigan import viz
     from minigan.train.checkpoint import load_gan
 
-    if args.n < 1:
-        fail(PROG, f"--n must be at least 1, got {args.n}")
+    check_at_least(PROG, {"--n": (args.n, 1)})
     try:
         gan, state, _ = load_gan(args.checkpoint, ema=not args.no_ema)
     except (ValueError, OSError) as error:
         fail(PROG, str(error))
     meta = state["meta"]
     mg.manual_seed(args.seed)
-    conditional = "labels" in inspect.signature(gan.sample_latent).parameters
     if args.labels is not None:
-        if not conditional:
+        if not gan.conditional:
             fail(PROG, f"--labels: model {meta['model']} is not conditional")
         if min(args.labels) < 0 or max(args.labels) >= meta["num_classes"]:
             fail(PROG, f"--labels must lie in [0, {meta['num_classes']}), got {args.labels}")
     if args.interpolate:
         side = max(2, int(numpy.sqrt(args.n)))
-        latent = _interpolation(gan, side, args.labels, conditional)
+        latent = _interpolation(gan, side, args.labels)
     else:
         labels = None if args.labels is None else mg.tensor(numpy.resize(args.labels, args.n))
-        latent = gan.sample_latent(args.n, labels=labels) if conditional else gan.sample_latent(args.n)
-    gan.g.eval()
-    with mg.no_grad():
-        fake = gan.generate(latent)
+        latent = gan.sample_latent(args.n, labels=labels)
+    fake = gan.draw(latent)
     if fake.ndim == 4:
         viz.save_grid(fake, args.out, nrow=side if args.interpolate else None, scale=2)
     else:
@@ -60,14 +54,12 @@ def main(argv: list[str]) -> None:
     print(f"wrote {args.out}")
 
 
-def _interpolation(gan, side: int, labels, conditional: bool) -> dict:
+def _interpolation(gan, side: int, labels) -> dict:
     """side rows of side points each, on the segment between two random latents per row (integer entries, such
     as class labels, stay those of the row's start)."""
     import minigan as mg
 
     def draw():
-        if not conditional:
-            return gan.sample_latent(side)
         return gan.sample_latent(side, labels=None if labels is None else mg.tensor(
             [labels[i % len(labels)] for i in range(side)]))
 

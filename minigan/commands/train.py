@@ -4,17 +4,17 @@ checkpoints under --out."""
 from __future__ import annotations
 
 import argparse
-import inspect
 from pathlib import Path
 
-from minigan.commands.common import Parser, fail
+from minigan.commands.common import Parser, check_at_least, fail
 
 PROG = "minigan train"
 
+
 def parser(model: str | None = None) -> Parser:
+    """The parser of `minigan train`, with the options of `model` (from the model table) when one is named."""
     from minigan.data import DATASETS
     from minigan.models import MODELS
-    from minigan.train.objectives import OBJECTIVES
 
     models = "\n".join(f"  {name:9s} {spec.help}" for name, spec in MODELS.items())
     p = Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -34,11 +34,6 @@ def parser(model: str | None = None) -> Parser:
     length.add_argument("--epochs", type=float, help="passes over the data to train for (instead of --steps)")
     p.add_argument("--batch", type=int, help="batch size")
     p.add_argument("--d-steps", type=int, help="discriminator updates per generator update (k of Algorithm 1)")
-    p.add_argument("--lr", type=float, help="learning rate of both networks (default: the model's)")
-    p.add_argument("--objective", choices=OBJECTIVES, help="the GAN loss (default: the model's)")
-    p.add_argument("--label-smoothing", type=float, metavar="TARGET",
-                   help="one-sided label smoothing: the real samples' target, e.g. 0.9")
-    p.add_argument("--feature-matching", action="store_true", help="train G to match D's mean features")
     p.add_argument("--ema", type=float, metavar="DECAY", help="keep a moving average of G's weights (e.g. 0.999)")
     p.add_argument("--out", help="output folder (default: runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
@@ -48,15 +43,16 @@ def parser(model: str | None = None) -> Parser:
     p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep (default: 3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     if model in MODELS:
-        group = p.add_argument_group(f"{model} options")
-        for name, (kind, default, text) in MODELS[model].options.items():
-            flag = "--" + name.replace("_", "-")
-            if kind is bool:
+        group = p.add_argument_group(f"{model} options (from the model table, minigan.models.MODELS)")
+        for name, option in MODELS[model].options.items():
+            flag = option.flag or "--" + name.replace("_", "-")
+            if option.type is bool:
                 group.add_argument(flag, dest=f"model_{name}", action=argparse.BooleanOptionalAction,
-                                   default=default, help=text)
+                                   default=option.default, help=option.help)
             else:
-                group.add_argument(flag, dest=f"model_{name}", type=kind, default=default,
-                                   help=f"{text} (default: {default})")
+                shown = ",".join(map(str, option.default)) if isinstance(option.default, tuple) else option.default
+                group.add_argument(flag, dest=f"model_{name}", type=option.type, default=option.default,
+                                   choices=option.choices, help=f"{option.help} (default: {shown})")
     return p
 
 
@@ -69,40 +65,33 @@ def main(argv: list[str]) -> None:
 
     model = next((a for a in argv if a in MODELS), None)  # its options join the parser (no dataset shares a name)
     args = parser(model).parse_args(argv)
+    check_at_least(PROG, {"--steps": (args.steps, 0), "--batch": (args.batch, 1), "--d-steps": (args.d_steps, 1),
+                          "--sample-every": (args.sample_every, 1), "--checkpoint-every": (args.checkpoint_every, 1),
+                          "--keep": (args.keep, 0), "--n": (args.n, 1)})
     spec = MODELS[args.model]
     try:
         backend.check_device(args.device)
     except (RuntimeError, ValueError) as error:
         fail(PROG, str(error))
-    data_options = {"split": args.split, "size": args.size or spec.defaults.get("size"), "color": args.color,
+    data_options = {"split": args.split, "size": args.size or spec.training.get("size"), "color": args.color,
                     "n": args.n, "seed": args.seed}
     try:
         dataset = load(args.data, args.data_dir, **data_options)
     except (ValueError, OSError) as error:
         fail(PROG, f"{args.data}: {error}")
     options = {name[len("model_"):]: value for name, value in vars(args).items() if name.startswith("model_")}
-    shared = {"objective": args.objective, "lr": args.lr, "feature_matching": args.feature_matching or None,
-              "real_label": args.label_smoothing}
-    accepted = inspect.signature(spec.build).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    for name, value in shared.items():
-        if value is not None:
-            if not (takes_any or name in accepted):
-                fail(PROG, f"model {args.model} does not take --{name.replace('_', '-')}")
-            options[name] = value
     mg.manual_seed(args.seed)  # the initial weights follow the seed
     try:
         gan = build(args.model, dataset.sample_shape, dataset.num_classes, **options)
     except ValueError as error:
         fail(PROG, str(error))
-    defaults = spec.defaults
-    batch = args.batch or defaults.get("batch", 64)
-    d_steps = args.d_steps or defaults.get("d_steps", gan.d_steps)
+    batch = args.batch or spec.training["batch"]
+    d_steps = args.d_steps or spec.training["d_steps"]
     steps = args.steps
     if steps is None:
         per_epoch = len(Loader(dataset, batch)) // d_steps
-        steps = round(args.epochs * per_epoch) if args.epochs is not None else defaults.get("steps", 1000)
-    sample_every = args.sample_every or defaults.get("sample_every", max(1, min(100, steps // 10 or 1)))
+        steps = round(args.epochs * per_epoch) if args.epochs is not None else spec.training["steps"]
+    sample_every = args.sample_every or max(1, min(100, steps // 10 or 1))
     config = TrainConfig(out=args.out or f"runs/{args.model}-{args.data}", steps=steps, batch=batch, d_steps=d_steps,
                          sample_every=sample_every, checkpoint_every=args.checkpoint_every or max(steps // 4, 1),
                          keep=args.keep, ema=args.ema, seed=args.seed, device=args.device, progress=not args.quiet,

@@ -33,6 +33,7 @@ import numpy
 
 from minigan import serialization
 from minigan.data.dataset import Dataset, DatasetFormatError, images_from_uint8, synthetic_rng
+from minigan.files import cache_dir
 
 VERSION = 1  # bump when the rendering changes, so that old cache files are not read as the new data
 SIZES = (28, 32)
@@ -271,11 +272,6 @@ def render_digits(n: int, size: int = 28, color: bool = False, rng: numpy.random
             image = intensity[:, None]
         pixels[part] = numpy.rint(image * 255)
     return pixels, params["label"]
-
-
-def cache_dir() -> str:
-    """Where generated data sets are cached: $MINIGAN_CACHE, else ~/.cache/minigan."""
-    return os.environ.get("MINIGAN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "minigan")
 
 
 def cache_path(n: int, size: int, color: bool, seed: int, split: str) -> str:

@@ -6,7 +6,8 @@ import numpy
 
 from minigan.data import Dataset, load
 from minigan.metrics.classifier import load_classifier
-from minigan.metrics.evaluate import evaluate_images, generate
+from minigan.metrics.evaluate import evaluate_images
+from minigan.random import manual_seed
 
 
 def digit_data(data_dir: str | None, quick: bool, size: int = 28) -> tuple[Dataset, object, str]:
@@ -23,4 +24,5 @@ def digit_data(data_dir: str | None, quick: bool, size: int = 28) -> tuple[Datas
 def score(gan, real: numpy.ndarray, clf, n: int, seed: int = 0) -> dict:
     """FID-LeNet, classifier score and precision/recall of n samples of gan's generator against the first n real
     images."""
-    return evaluate_images(generate(gan, n, seed), real[:n], clf)
+    manual_seed(seed)
+    return evaluate_images(gan.samples(n), real[:n], clf)

@@ -35,7 +35,6 @@ from tqdm import tqdm
 
 import minigan.data
 from minigan import nn, ops, random
-from minigan.autograd import no_grad
 from minigan.data.mixtures import mixture_modes
 from minigan.metrics.modes import mean_and_stderr, mode_coverage
 from minigan.models.base import GAN
@@ -51,6 +50,8 @@ G_HIDDEN = (400, 400, 400, 400)
 D_HIDDEN, D_PIECES, D_LAYERS = 200, 5, 3
 BATCH = 100
 LR, BETAS = 1e-4, (0.8, 0.999)
+WGAN_GP = {"gp_lambda": 10.0, "lr": 1e-4, "betas": (0.0, 0.9)}  # Gulrajani et al.'s settings
+CRITIC_STEPS = 5  # WGAN-GP's critic steps per generator step
 INIT_STD = 0.02
 TRAIN_POINTS = 100_000
 EVAL_SAMPLES = 2500
@@ -89,13 +90,11 @@ class MaxoutDiscriminator(FeatureDiscriminator):
     -> Linear -> one logit (or critic score) per row, shape (N, 1). For PacGAN-m, in_features = 2m."""
 
     def __init__(self, in_features: int, minibatch_discrimination: bool = False):
-        super().__init__()
         layers, width = [], in_features
         for _ in range(D_LAYERS):
             layers.append(Maxout(width, D_HIDDEN, D_PIECES))
             width = D_HIDDEN
-        self.body = nn.Sequential(*layers)
-        self.head(width, minibatch_discrimination)
+        super().__init__(nn.Sequential(*layers), width, minibatch_discrimination=minibatch_discrimination)
 
 
 class PackedGAN(GAN):
@@ -105,16 +104,17 @@ class PackedGAN(GAN):
     form pack i, laid side by side as one row of width 2 * pack, and D gives one logit per pack.
     """
 
-    def __init__(self, g: nn.Module, d: nn.Module, nz: int, pack: int = 1, **kwargs):
-        super().__init__(g, d, nz, **kwargs)
+    def __init__(self, g: nn.Module, d: nn.Module, nz: int, pack: int, feature_matching: bool):
+        super().__init__(g, d, nz, objective="nonsat", real_label=1.0, feature_matching=feature_matching, lr=LR,
+                         betas=BETAS)
         self.pack = pack
 
-    def generate(self, latent: dict[str, Tensor]) -> Tensor:
+    def generate(self, latent: dict[str, Tensor], g: nn.Module | None = None) -> Tensor:
         """G's samples for the noise, slot by slot: slot k of every pack comes from its own forward pass over n
         noise vectors, so that batch norm sees batches of n samples whatever the packing (as in PacGAN)."""
         z = latent["z"]
         n = z.shape[0] // self.pack
-        slots = [self.g(z[k * n:(k + 1) * n]) for k in range(self.pack)]  # each (n, 2)
+        slots = [(g or self.g)(z[k * n:(k + 1) * n]) for k in range(self.pack)]  # each (n, 2)
         return ops.cat(slots, 1).reshape(z.shape[0], -1)  # row i * pack + k = slot k of pack i
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -140,8 +140,8 @@ def build(variant: str) -> GAN:
     _init_weights(g)
     _init_weights(d)
     if variant == "WGAN-GP":
-        return WGANGP(g, d, NZ)
-    return PackedGAN(g, d, NZ, pack=pack, feature_matching=variant == "feature matching", lr=LR, betas=BETAS)
+        return WGANGP(g, d, NZ, **WGAN_GP)
+    return PackedGAN(g, d, NZ, pack=pack, feature_matching=variant == "feature matching")
 
 
 def run_seed(seed: int, variant: str, data: str, trial: int) -> int:
@@ -157,7 +157,8 @@ def train_one(variant: str, data: str, steps: int, seed: int, out: Path, bar: tq
     random.manual_seed(seed)
     gan = build(variant)
     pack = getattr(gan, "pack", 1)
-    config = TrainConfig(out=str(out), steps=steps, batch=BATCH * pack, d_steps=gan.d_steps, seed=seed + 1,
+    d_steps = CRITIC_STEPS if variant == "WGAN-GP" else 1
+    config = TrainConfig(out=str(out), steps=steps, batch=BATCH * pack, d_steps=d_steps, seed=seed + 1,
                          progress=False)
     trainer = Trainer(gan, dataset, config)  # only its train_step is used: nothing is written to out
     batches = trainer.loader.batches()
@@ -168,9 +169,7 @@ def train_one(variant: str, data: str, steps: int, seed: int, out: Path, bar: tq
         if bar is not None:
             bar.update(1)
     seconds = (time.perf_counter() - start) / max(steps, 1)
-    gan.g.eval()
-    with no_grad():
-        samples = gan.g(randn(EVAL_SAMPLES, NZ)).numpy()
+    samples = gan.draw({"z": randn(EVAL_SAMPLES, NZ)}).numpy()
     return samples, mode_coverage(samples, dataset.modes, dataset.sigma), seconds
 
 

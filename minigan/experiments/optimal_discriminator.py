@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import minigan as mg
 from minigan.models.gan import MLPDiscriminator
-from minigan.train.objectives import discriminator_loss
+from minigan.models.objectives import discriminator_loss
 from minigan.viz.common import new_figure, write_figure
 
 DATA = (0.0, 1.0)  # p_data = N(mean, std^2)

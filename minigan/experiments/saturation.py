@@ -35,7 +35,7 @@ from tqdm import tqdm
 import minigan as mg
 from minigan.data import Loader, load
 from minigan.models import build
-from minigan.train.objectives import generator_loss
+from minigan.models.objectives import generator_loss
 from minigan.viz.common import new_figure, write_figure
 
 LOSSES = {"minimax": "minimax  log(1 - D)", "nonsat": "non-saturating  -log D"}

@@ -1,7 +1,7 @@
 """minigan against PyTorch, same work: do the two frameworks train a GAN alike?
 
-The seed DCGAN (minigan.bench.models.seed32, at a reduced width) is built from the same code on minigan.nn and on
-torch.nn, starts from the same weights (PyTorch's DCGAN initialisation, copied across by state_dict), and is
+The seed DCGAN (`minigan train dcgan` at 32x32x1, minigan.bench.models.seed32, at a reduced width) and its PyTorch
+twin (minigan.bench.twin) start from the same weights (minigan's DCGAN initialisation, copied across), and are
 trained for the same steps on the same real batches and the same noise (Adam 2e-4, (0.5, 0.999), the
 non-saturating loss), in float32, with the same number of threads. Float32 rounding differs between the two
 (summation orders, BLAS), and GAN training amplifies small differences, so the two runs part ways after a while:
@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 import minigan as mg
 from minigan.bench.common import require_torch, set_threads
-from minigan.bench.step import Framework, GANStep, torch_weights
+from minigan.bench.models import weights
+from minigan.bench.step import Framework, GANStep
 from minigan.experiments.common import digit_data
 from minigan.metrics.evaluate import evaluate_images
 from minigan.viz.common import new_figure, write_figure
@@ -31,8 +32,8 @@ FRAMEWORKS = ("minigan", "torch")
 
 def train_both(data: np.ndarray, p: dict, seed: int) -> dict:
     """Both frameworks from the same weights on the same batches; per framework its losses and G in eval mode."""
-    weights = torch_weights("seed32", seed, width=p["width"])
-    steps = {name: GANStep(Framework(name), "seed32", p["batch"], weights, seed, width=p["width"])
+    start = weights("seed32", seed, width=p["width"])
+    steps = {name: GANStep(Framework(name), "seed32", p["batch"], start, seed, width=p["width"])
              for name in FRAMEWORKS}
     rng = np.random.default_rng(seed)
     losses = {name: [] for name in FRAMEWORKS}

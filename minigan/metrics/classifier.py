@@ -26,8 +26,8 @@ import minigan as mg
 import minigan.nn.functional as F
 from minigan import nn, serialization
 from minigan.data import load
-from minigan.data.digits import cache_dir
 from minigan.data.idx import find_file, idx_file_names
+from minigan.files import cache_dir
 from minigan.tensor import Tensor
 
 VERSION = 1  # bump when the network, the data or the training change, so that old cached weights are not reused

@@ -5,27 +5,6 @@ classifier score and precision/recall on digit images (what `minigan eval` repor
 from __future__ import annotations
 
 import numpy
-from tqdm import tqdm
-
-
-def generate(gan, n: int, seed: int = 0, batch: int = 500, progress: bool = False) -> numpy.ndarray:
-    """n samples of the generator as a float32 array, in eval mode (running batch-norm statistics), drawn batch by
-    batch under no_grad from minigan's random generator seeded with seed (conditional models draw their labels
-    uniformly)."""
-    import minigan as mg
-
-    mg.manual_seed(seed)
-    training = gan.g.training
-    gan.g.eval()
-    parts = []
-    try:
-        with mg.no_grad():
-            for start in tqdm(range(0, n, batch), desc="generate", unit="batch", disable=not progress or n <= batch,
-                              leave=False):
-                parts.append(gan.generate(gan.sample_latent(min(batch, n - start))).numpy())
-    finally:
-        gan.g.train(training)
-    return numpy.concatenate(parts).astype(numpy.float32, copy=False)
 
 
 def evaluate_mixture(fake: numpy.ndarray, real) -> dict:

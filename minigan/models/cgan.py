@@ -15,21 +15,11 @@ from collections.abc import Sequence
 
 from minigan import nn, ops
 from minigan.models.base import GAN
+from minigan.models.common import check_shape, given_labels, resolve_arch
 from minigan.models.dcgan import DCGANDiscriminator, dcgan_generator, image_sizes
-from minigan.models.gan import MLPDiscriminator, MLPGenerator, check_shape, resolve_arch
-from minigan.tensor import Tensor, randint, randn, tensor
-from minigan.train.objectives import feature_matching_loss, generator_loss
-
-
-def given_labels(labels, n: int, num_classes: int, device: str, what: str) -> Tensor:
-    """labels (a sequence, an array or a Tensor) as an (n,) integer Tensor on device, each in [0, num_classes)."""
-    labels = tensor(labels.data if isinstance(labels, Tensor) else labels, device=device).reshape(-1)
-    if labels.dtype.kind not in "iu" or labels.shape[0] != n:
-        raise ValueError(f"{what}: expected {n} integers, got shape {labels.shape} of {labels.dtype}")
-    values = labels.numpy()
-    if values.size and (values.min() < 0 or values.max() >= num_classes):
-        raise ValueError(f"{what} must lie in [0, {num_classes}), got [{values.min()}, {values.max()}]")
-    return labels
+from minigan.models.gan import MLPDiscriminator, MLPGenerator
+from minigan.models.objectives import feature_matching_loss, generator_loss
+from minigan.tensor import Tensor, randint, randn
 
 
 class ConditionalGenerator(nn.Module):
@@ -69,8 +59,10 @@ class ConditionalDiscriminator(nn.Module):
 class ConditionalGAN(GAN):
     """A GAN whose latent carries labels: uniform over the classes, or the ones asked for."""
 
-    def __init__(self, g: ConditionalGenerator, d: ConditionalDiscriminator, nz: int, num_classes: int, **kwargs):
-        super().__init__(g, d, nz, **kwargs)
+    conditional = True
+
+    def __init__(self, g: ConditionalGenerator, d: ConditionalDiscriminator, nz: int, num_classes: int, **game):
+        super().__init__(g, d, nz, **game)
         self.num_classes = num_classes
 
     def sample_latent(self, n: int, device: str = "cpu", labels=None) -> dict[str, Tensor]:
@@ -81,8 +73,8 @@ class ConditionalGAN(GAN):
             labels = given_labels(labels, n, self.num_classes, device, "cgan: labels")
         return {"z": randn(n, self.nz, device=device), "labels": labels}
 
-    def generate(self, latent: dict[str, Tensor]) -> Tensor:
-        return self.g(latent["z"], latent["labels"])
+    def generate(self, latent: dict[str, Tensor], g: nn.Module | None = None) -> Tensor:
+        return (g or self.g)(latent["z"], latent["labels"])
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if labels is None:
@@ -97,10 +89,9 @@ class ConditionalGAN(GAN):
         return generator_loss(self.discriminate(fake, latent["labels"]), self.objective), {}
 
 
-def build_cgan(sample_shape: tuple, num_classes: int = 0, *, arch: str = "auto", nz: int = 100,
-               embed_dim: int = 16, hidden: str | Sequence[int] = "256,256", width: float = 1.0,
-               objective: str = "nonsat", real_label: float = 1.0, feature_matching: bool = False, lr: float = 2e-4,
-               betas: tuple = (0.5, 0.999)) -> ConditionalGAN:
+def build_cgan(sample_shape: tuple, num_classes: int, *, arch: str, nz: int, embed_dim: int,
+               hidden: str | Sequence[int], width: float, objective: str, real_label: float, feature_matching: bool,
+               lr: float, betas: tuple) -> ConditionalGAN:
     """A conditional GAN on points or images with num_classes labels; arch 'auto' is mlp for points, conv for
     images."""
     shape = check_shape(sample_shape, "cgan")

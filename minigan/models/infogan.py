@@ -17,17 +17,12 @@ from collections.abc import Sequence
 
 from minigan import backend, nn, ops
 from minigan.models.base import GAN
-from minigan.models.cgan import given_labels
+from minigan.models.common import check_shape, given_labels, resolve_arch
 from minigan.models.dcgan import DCGANDiscriminator, dcgan_generator, dcgan_init, image_sizes
-from minigan.models.gan import MLPDiscriminator, MLPGenerator, check_shape, resolve_arch
+from minigan.models.gan import MLPDiscriminator, MLPGenerator
+from minigan.models.objectives import discriminator_loss, feature_matching_loss, generator_loss, probability
 from minigan.nn import functional as F
 from minigan.tensor import Tensor, rand, randint, randn
-from minigan.train.objectives import (
-    discriminator_loss,
-    feature_matching_loss,
-    generator_loss,
-    probability,
-)
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -61,8 +56,8 @@ class InfoDiscriminator(nn.Module):
         super().__init__()
         self.d, self.n_cat, self.n_cont = d, n_cat, n_cont
         layers = [nn.Linear(d.num_features, q_hidden, bias=not batch_norm)]
-        layers += [nn.BatchNorm1d(q_hidden)] if batch_norm else []
-        layers += [nn.LeakyReLU(0.2), nn.Linear(q_hidden, n_cat + n_cont)]
+        layers += [nn.BatchNormAct1d(q_hidden, 0.2) if batch_norm else nn.LeakyReLU(0.2)]
+        layers += [nn.Linear(q_hidden, n_cat + n_cont)]
         self.q = nn.Sequential(*layers)
 
     def features(self, x: Tensor) -> Tensor:
@@ -84,13 +79,15 @@ class InfoDiscriminator(nn.Module):
 class InfoGAN(GAN):
     """The GAN game plus info_lambda times the mutual-information loss, for G and for D/Q."""
 
-    def __init__(self, g: nn.Module, d: InfoDiscriminator, nz: int, n_cat: int = 10, n_cont: int = 2,
-                 info_lambda: float = 1.0, **kwargs):
-        super().__init__(g, d, nz, **kwargs)
+    def __init__(self, g: nn.Module, d: InfoDiscriminator, nz: int, *, n_cat: int, n_cont: int, info_lambda: float,
+                 **game):
+        super().__init__(g, d, nz, **game)
         self.n_cat, self.n_cont, self.info_lambda = n_cat, n_cont, info_lambda
 
-    def sample_latent(self, n: int, device: str = "cpu", codes=None) -> dict[str, Tensor]:
+    def sample_latent(self, n: int, device: str = "cpu", labels=None, codes=None) -> dict[str, Tensor]:
         """z ~ N(0, I), the categorical code (uniform, or `codes` when given) and continuous codes U[-1, 1]."""
+        if labels is not None:
+            raise ValueError("InfoGAN is not conditional: it takes no labels (its categorical code is `codes`)")
         latent = {"z": randn(n, self.nz, device=device)}
         if self.n_cat:
             if codes is None:
@@ -101,14 +98,14 @@ class InfoGAN(GAN):
             latent["cont"] = 2 * rand(n, self.n_cont, device=device) - 1
         return latent
 
-    def generate(self, latent: dict[str, Tensor]) -> Tensor:
+    def generate(self, latent: dict[str, Tensor], g: nn.Module | None = None) -> Tensor:
         z = latent["z"]
         parts = [z]
         if self.n_cat:
             parts.append(one_hot(latent["code"], self.n_cat, z.dtype))
         if self.n_cont:
             parts.append(latent["cont"].to(z.dtype))
-        return self.g(ops.cat(parts, 1))
+        return (g or self.g)(ops.cat(parts, 1))
 
     def info_loss(self, cat_logits: Tensor | None, cont_mean: Tensor | None, latent: dict) -> Tensor:
         return mutual_information_loss(cat_logits, cont_mean, latent.get("code"), latent.get("cont"))
@@ -131,10 +128,9 @@ class InfoGAN(GAN):
         return adversarial + self.info_lambda * mi, {"info": float(mi.detach().item())}
 
 
-def build_infogan(sample_shape: tuple, num_classes: int = 0, *, arch: str = "auto", nz: int = 62, n_cat: int = 10,
-                  n_cont: int = 2, info_lambda: float = 1.0, hidden: str | Sequence[int] = "256,256",
-                  width: float = 1.0, objective: str = "nonsat", real_label: float = 1.0,
-                  feature_matching: bool = False, lr: float = 2e-4, betas: tuple = (0.5, 0.999)) -> InfoGAN:
+def build_infogan(sample_shape: tuple, num_classes: int, *, arch: str, nz: int, n_cat: int, n_cont: int,
+                  info_lambda: float, hidden: str | Sequence[int], width: float, objective: str, real_label: float,
+                  feature_matching: bool, lr: float, betas: tuple) -> InfoGAN:
     """InfoGAN on points (MLPs) or 28x28/32x32 images (DCGAN nets); labels, if any, are not used."""
     shape = check_shape(sample_shape, "infogan")
     if n_cat < 0 or n_cont < 0 or n_cat + n_cont == 0:
@@ -150,5 +146,5 @@ def build_infogan(sample_shape: tuple, num_classes: int = 0, *, arch: str = "aut
     else:
         g, body = MLPGenerator(inputs, shape, hidden), MLPDiscriminator(shape, hidden)
         d = InfoDiscriminator(body, n_cat, n_cont, batch_norm=False)
-    return InfoGAN(g, d, nz, n_cat, n_cont, info_lambda, objective=objective, real_label=real_label,
-                   feature_matching=feature_matching, lr=lr, betas=betas)
+    return InfoGAN(g, d, nz, n_cat=n_cat, n_cont=n_cont, info_lambda=info_lambda, objective=objective,
+                   real_label=real_label, feature_matching=feature_matching, lr=lr, betas=betas)

@@ -7,9 +7,10 @@ hidden layers in the GAN paper and in PacGAN's 2-D experiments.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 from minigan import ops
-from minigan.nn import Linear, Module, Parameter, init
+from minigan.nn import Linear, Module, Parameter, Sequential, init
 from minigan.tensor import Tensor, empty, ones, zeros
 
 
@@ -45,17 +46,20 @@ class MinibatchDiscrimination(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, kernel_dims={self.kernel_dims}"
 
 
+class FeatureDiscriminator(Sequential):
+    """A discriminator in two parts, applied in turn: `body`, whose output is features(x), the last hidden layer
+    (N, num_features) that feature matching and InfoGAN's Q head read; then the head: minibatch discrimination's
+    closeness appended when asked (`mbd`), and `out`, by default one dense layer, to D's output (N, 1)."""
 
-class FeatureDiscriminator(Module):
-    """A discriminator in two parts: features(x) = body(x), its last hidden layer (what feature matching and
-    InfoGAN's Q head read), and from_features(f), one dense layer from f, with minibatch discrimination's
-    closeness appended when asked, to D's output (N, 1). A subclass sets `body`, then calls `head`."""
-
-    def head(self, num_features: int, minibatch_discrimination: bool = False, mbd_kernels: int = 50,
-             mbd_dims: int = 5) -> None:
+    def __init__(self, body: Module, num_features: int, out: Module | None = None,
+                 minibatch_discrimination: bool = False, mbd_kernels: int = 50, mbd_dims: int = 5):
+        parts = [("body", body)]
+        if minibatch_discrimination:
+            parts.append(("mbd", MinibatchDiscrimination(num_features, mbd_kernels, mbd_dims)))
+        width = num_features + (mbd_kernels if minibatch_discrimination else 0)
+        parts.append(("out", out if out is not None else Linear(width, 1)))
+        super().__init__(OrderedDict(parts))
         self.num_features = num_features
-        self.mbd = MinibatchDiscrimination(num_features, mbd_kernels, mbd_dims) if minibatch_discrimination else None
-        self.out = Linear(num_features + (mbd_kernels if minibatch_discrimination else 0), 1)
 
     def features(self, x: Tensor) -> Tensor:
         """The last hidden layer's activations (N, num_features)."""
@@ -63,10 +67,10 @@ class FeatureDiscriminator(Module):
 
     def from_features(self, f: Tensor) -> Tensor:
         """D's output (N, 1) computed from features(x)."""
-        return self.out(f if self.mbd is None else self.mbd(f))
+        for layer in list(self)[1:]:
+            f = layer(f)
+        return f
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.from_features(self.features(x))
 
 class VirtualBatchNorm(Module):
     """Batch normalisation whose statistics come from a fixed reference batch and the sample itself.

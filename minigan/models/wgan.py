@@ -20,11 +20,12 @@ import numpy
 from minigan import optim
 from minigan.autograd import grad, no_grad
 from minigan.models.base import GAN
+from minigan.models.common import check_shape, resolve_arch
 from minigan.models.dcgan import DCGANDiscriminator, dcgan_generator, image_sizes
-from minigan.models.gan import MLPDiscriminator, MLPGenerator, check_shape, resolve_arch
+from minigan.models.gan import MLPDiscriminator, MLPGenerator
+from minigan.models.objectives import discriminator_loss
 from minigan.nn import Module
 from minigan.tensor import Tensor, rand
-from minigan.train.objectives import discriminator_loss
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, lam: float = 10.0,
@@ -46,12 +47,12 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
 
 
 class WGAN(GAN):
-    """Arjovsky et al.'s WGAN: the Wasserstein objective, a clipped critic, RMSprop."""
+    """Arjovsky et al.'s WGAN: the Wasserstein objective, a clipped critic, RMSprop (the paper's 5 critic steps
+    per generator step are the Trainer's d_steps)."""
 
-    d_steps = 5
-
-    def __init__(self, g: Module, d: Module, nz: int, clip: float = 0.01, lr: float = 5e-5, **kwargs):
-        super().__init__(g, d, nz, objective="wasserstein", lr=lr, **kwargs)
+    def __init__(self, g: Module, d: Module, nz: int, *, clip: float, lr: float):
+        super().__init__(g, d, nz, objective="wasserstein", real_label=1.0, feature_matching=False, lr=lr,
+                         betas=None)
         if not clip > 0:
             raise ValueError(f"wgan: clip must be positive, got {clip}")
         self.clip = clip
@@ -70,13 +71,12 @@ class WGAN(GAN):
 
 
 class WGANGP(GAN):
-    """Gulrajani et al.'s WGAN-GP: the Wasserstein objective plus the gradient penalty, Adam(1e-4, (0, 0.9))."""
+    """Gulrajani et al.'s WGAN-GP: the Wasserstein objective plus the gradient penalty, with Adam (the paper's
+    1e-4, (0, 0.9) and 5 critic steps per generator step are the model table's defaults)."""
 
-    d_steps = 5
-
-    def __init__(self, g: Module, d: Module, nz: int, gp_lambda: float = 10.0, lr: float = 1e-4,
-                 betas: tuple = (0.0, 0.9), **kwargs):
-        super().__init__(g, d, nz, objective="wasserstein", lr=lr, betas=betas, **kwargs)
+    def __init__(self, g: Module, d: Module, nz: int, *, gp_lambda: float, lr: float, betas: tuple):
+        super().__init__(g, d, nz, objective="wasserstein", real_label=1.0, feature_matching=False, lr=lr,
+                         betas=betas)
         self.gp_lambda = gp_lambda
 
     def d_loss(self, x: Tensor, labels: Tensor | None, fake: Tensor, latent: dict) -> tuple[Tensor, dict]:
@@ -94,18 +94,16 @@ def _networks(shape: tuple, nz: int, arch: str, hidden, width: float, batch_norm
     return MLPGenerator(nz, shape, hidden), MLPDiscriminator(shape, hidden)
 
 
-def build_wgan(sample_shape: tuple, num_classes: int = 0, *, arch: str = "auto", nz: int = 100,
-               hidden: str | Sequence[int] = "256,256", width: float = 1.0, clip: float = 0.01,
-               lr: float = 5e-5) -> WGAN:
+def build_wgan(sample_shape: tuple, num_classes: int, *, arch: str, nz: int, hidden: str | Sequence[int],
+               width: float, clip: float, lr: float) -> WGAN:
     """WGAN with weight clipping on points (MLPs) or 28x28/32x32 images (DCGAN nets; labels are not used)."""
     shape = check_shape(sample_shape, "wgan")
     g, d = _networks(shape, nz, arch, hidden, width, True, "wgan")
     return WGAN(g, d, nz, clip=clip, lr=lr)
 
 
-def build_wgan_gp(sample_shape: tuple, num_classes: int = 0, *, arch: str = "auto", nz: int = 100,
-                  hidden: str | Sequence[int] = "256,256", width: float = 1.0, gp_lambda: float = 10.0,
-                  lr: float = 1e-4, betas: tuple = (0.0, 0.9)) -> WGANGP:
+def build_wgan_gp(sample_shape: tuple, num_classes: int, *, arch: str, nz: int, hidden: str | Sequence[int],
+                  width: float, gp_lambda: float, lr: float, betas: tuple) -> WGANGP:
     """WGAN-GP on points (MLPs) or 28x28/32x32 images (DCGAN generator, critic without batch norm)."""
     shape = check_shape(sample_shape, "wgan-gp")
     g, d = _networks(shape, nz, arch, hidden, width, False, "wgan-gp")

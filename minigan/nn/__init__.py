@@ -1,8 +1,10 @@
-"""Neural-network layers with PyTorch semantics: Module, Parameter, containers, layers, init."""
+"""Neural-network layers with PyTorch semantics: Module, Parameter, containers, layers, init.
+
+BatchNormAct1d and BatchNormAct2d are minigan's own: a batch norm and its activation in one pass."""
 
 from minigan.nn import functional, init
 from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
-from minigan.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from minigan.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d
 from minigan.nn.containers import ModuleList, Sequential
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 from minigan.nn.dropout import Dropout
@@ -11,7 +13,7 @@ from minigan.nn.linear import Embedding, Linear
 from minigan.nn.module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
     "IncompatibleKeys", "LeakyReLU", "Linear", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Tanh", "Unflatten", "functional", "init",
 ]

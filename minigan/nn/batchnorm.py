@@ -1,10 +1,10 @@
-"""BatchNorm1d and BatchNorm2d: per-channel normalisation with learned scale and shift and running statistics."""
+"""BatchNorm1d and BatchNorm2d: per-channel normalisation with learned scale and shift and running statistics; and
+BatchNormAct1d and BatchNormAct2d, the same followed by a leaky ReLU in one pass over the data."""
 
 from __future__ import annotations
 
 from minigan.nn import init
-from minigan.nn.linear import new_parameter
-from minigan.nn.module import Module
+from minigan.nn.module import Module, new_parameter
 from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor, int64, ones, tensor, zeros
 
@@ -15,6 +15,8 @@ class _BatchNorm(Module):
     The running statistics move towards each batch's by `momentum`; momentum=None makes them the cumulative
     average over the batches seen (factor 1 / num_batches_tracked), as in PyTorch.
     """
+
+    negative_slope: float | None = None  # the slope of the activation computed in the same pass; None: none
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True, device: str | None = None, dtype=None):
@@ -49,9 +51,8 @@ class _BatchNorm(Module):
     def _check_input(self, input: Tensor) -> None:
         raise NotImplementedError
 
-    def forward(self, input: Tensor, negative_slope: float | None = None) -> Tensor:
-        """The normalised input; with negative_slope, passed through leaky_relu(negative_slope) (0: relu) in the
-        same pass, as nn.Sequential does for a batch norm followed by its activation."""
+    def forward(self, input: Tensor) -> Tensor:
+        """The normalised input (and activated, for the BatchNormAct layers)."""
         self._check_input(input)
         if input.shape[1] != self.num_features:
             raise RuntimeError(f"expected an input with {self.num_features} channels (dimension 1), "
@@ -64,7 +65,7 @@ class _BatchNorm(Module):
         use_running = not self.training or self.track_running_stats
         y = batch_norm_act(input, self.running_mean if use_running else None,
                            self.running_var if use_running else None, self.weight, self.bias, use_batch_stats,
-                           factor, self.eps, negative_slope)
+                           factor, self.eps, self.negative_slope)
         if update:
             self.num_batches_tracked.add_(1)
         return y
@@ -89,3 +90,25 @@ class BatchNorm2d(_BatchNorm):
     def _check_input(self, input: Tensor) -> None:
         if input.ndim != 4:
             raise ValueError(f"expected a 4-D (N, C, H, W) input, got shape {input.shape} ({input.ndim}-D)")
+
+
+class _Activated:
+    """A batch norm followed by leaky_relu(negative_slope) (0: ReLU) in the same pass over the data: one read and
+    one write of the activations instead of two each, forward and backward."""
+
+    def __init__(self, num_features: int, negative_slope: float = 0.0, *args, **kwargs):
+        super().__init__(num_features, *args, **kwargs)
+        self.negative_slope = float(negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, negative_slope={self.negative_slope}"
+
+
+class BatchNormAct1d(_Activated, BatchNorm1d):
+    """BatchNorm1d then a leaky ReLU (negative_slope; 0: ReLU), as one layer: minigan's own, where PyTorch writes
+    BatchNorm1d followed by ReLU or LeakyReLU. Its parameters and buffers are BatchNorm1d's."""
+
+
+class BatchNormAct2d(_Activated, BatchNorm2d):
+    """BatchNorm2d then a leaky ReLU (negative_slope; 0: ReLU), as one layer: minigan's own, where PyTorch writes
+    BatchNorm2d followed by ReLU or LeakyReLU. Its parameters and buffers are BatchNorm2d's."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from minigan.nn.activation import LeakyReLU, ReLU
-from minigan.nn.batchnorm import _BatchNorm
 from minigan.nn.module import Module
 
 
@@ -50,29 +48,9 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        """Apply the modules in turn; a batch norm followed by a ReLU or LeakyReLU runs as one fused pass."""
-        modules = list(self)
-        k = 0
-        while k < len(modules):
-            slope = _fused_slope(modules[k], modules[k + 1] if k + 1 < len(modules) else None)
-            if slope is None:
-                input = modules[k](input)
-                k += 1
-            else:
-                input = modules[k](input, negative_slope=slope)
-                k += 2
+        for module in self:
+            input = module(input)
         return input
-
-
-def _fused_slope(module: Module, after: Module | None) -> float | None:
-    """The activation's negative slope when module is a batch norm and after its ReLU / LeakyReLU, else None."""
-    if not isinstance(module, _BatchNorm):
-        return None
-    if type(after) is ReLU:
-        return 0.0
-    if type(after) is LeakyReLU:
-        return float(after.negative_slope)
-    return None
 
 
 class ModuleList(Module):

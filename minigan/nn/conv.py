@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from minigan.nn import functional as F
-from minigan.nn.linear import new_parameter, reset_weight_and_bias
-from minigan.nn.module import Module
+from minigan.nn.init import reset_weight_and_bias
+from minigan.nn.module import Module, new_parameter
 from minigan.tensor import Tensor
 
 

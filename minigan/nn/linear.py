@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from minigan.nn import functional as F
 from minigan.nn import init
-from minigan.nn.module import Module, Parameter
-from minigan.tensor import Tensor, empty
-
-
-def new_parameter(shape: tuple, device: str | None, dtype) -> Parameter:
-    """An uninitialised Parameter of the given shape, on device (default cpu) in dtype (default dtype)."""
-    return Parameter(empty(shape, dtype=dtype, device=device or "cpu"))
-
-
-def reset_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
-    """PyTorch's default for Linear and convolutions: weight from kaiming_uniform_(a=sqrt(5)), i.e.
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in
-    computed from the weight's shape as in init."""
-    init.kaiming_uniform_(weight, a=math.sqrt(5))
-    if bias is not None:
-        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        init.uniform_(bias, -bound, bound)
+from minigan.nn.init import reset_weight_and_bias
+from minigan.nn.module import Module, new_parameter
+from minigan.tensor import Tensor
 
 
 class Linear(Module):

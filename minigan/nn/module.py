@@ -33,6 +33,11 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def new_parameter(shape: tuple, device: str | None, dtype) -> Parameter:
+    """An uninitialised Parameter of the given shape, on device (default cpu) in dtype (default dtype)."""
+    return Parameter(empty(shape, dtype=dtype, device=device or "cpu"))
+
+
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What load_state_dict found missing from, and left unused in, a state_dict."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from minigan.models import build
 from minigan.serialization import load, save
 
 FORMAT = "minigan-training"
@@ -74,14 +75,12 @@ def load_gan(path: str | Path, ema: bool = True) -> tuple:
     """(gan, checkpoint contents, checkpoint path) for a checkpoint or a run folder's latest one: the GAN rebuilt
     from the checkpoint's metadata with its weights loaded (G's moving average where the run kept one and ema is
     true). Raises ValueError (OSError for a missing or unreadable file) naming the problem."""
-    from minigan.models import build
-
     path = find_checkpoint(path)
     state = read_checkpoint(path)
     try:
         meta = state["meta"]
         gan = build(meta["model"], tuple(meta["sample_shape"]), meta["num_classes"], **meta["options"])
-        for name, module in gan.modules().items():
+        for name, module in gan.networks().items():
             module.load_state_dict(state["modules"][name])
         if ema and state.get("ema") is not None:
             gan.g.load_state_dict(state["ema"])

@@ -13,7 +13,6 @@ written before it are left as they were.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import math
 import time
@@ -72,7 +71,7 @@ class Trainer:
         self.out = Path(config.out)
         random.manual_seed(config.seed)
         self.loader = Loader(dataset, config.batch, shuffle=True, seed=config.seed, device=config.device)
-        for module in gan.modules().values():
+        for module in gan.networks().values():
             module.to(config.device)
         self.opt_g, self.opt_d = gan.optimizers()
         self.ema = copy.deepcopy(gan.g) if config.ema else None
@@ -85,7 +84,7 @@ class Trainer:
         """Everything that a resumed run needs, as plain values and arrays."""
         return {
             "meta": self.meta, "config": asdict(self.config),
-            "modules": {name: m.state_dict() for name, m in self.gan.modules().items()},
+            "modules": {name: m.state_dict() for name, m in self.gan.networks().items()},
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "ema": None if self.ema is None else self.ema.state_dict(),
             "fixed_latent": self.fixed_latent, "rng": random.get_rng_state(), "loader": self.loader.state_dict(),
@@ -104,7 +103,7 @@ class Trainer:
         if state["meta"].get("model") != self.meta.get("model") or state["meta"].get("data") != self.meta.get("data"):
             raise ValueError(f"{path} was written for {state['meta'].get('model')} on {state['meta'].get('data')}, "
                              f"not {self.meta.get('model')} on {self.meta.get('data')}")
-        for name, module in self.gan.modules().items():
+        for name, module in self.gan.networks().items():
             module.load_state_dict(state["modules"][name])
         self.opt_g.load_state_dict(state["optimizers"]["g"])
         self.opt_d.load_state_dict(state["optimizers"]["d"])
@@ -180,39 +179,21 @@ class Trainer:
         """The generator that samples are drawn from: the moving average when there is one."""
         return self.ema if self.ema is not None else self.gan.g
 
-    def samples(self, latent: dict) -> object:
-        """G's output for a latent batch, in evaluation mode (running batch-norm statistics), without a graph."""
-        g = self.generator()
-        training = g.training
-        g.eval()
-        try:
-            with no_grad():
-                original, self.gan.g = self.gan.g, g
-                try:
-                    return self.gan.generate(latent)
-                finally:
-                    self.gan.g = original
-        finally:
-            g.train(training)
-
     def draw(self) -> None:
         """The fixed-latent samples of this step to samples/step_N.png (and samples/latest.png), and the loss curves."""
         folder = self.out / "samples"
         folder.mkdir(parents=True, exist_ok=True)
-        fake = self.samples(self.fixed_latent)
+        fake = self.gan.draw(self.fixed_latent, self.generator())
         paths = (folder / f"step_{self.step:07d}.png", folder / "latest.png")
         for path in paths:
             if fake.ndim == 4:
                 viz.save_grid(fake, path, scale=2)
             else:  # a conditional D needs labels: its decision surface is not one picture
-                surface = None if self._conditional() else self._discriminator_surface
+                surface = None if self.gan.conditional else self._discriminator_surface
                 viz.plot_points(fake.numpy(), path, real=self.dataset.x[:2000], modes=self.dataset.modes,
                                 discriminator=surface, title=f"step {self.step}",
                                 critic=self.gan.objective not in ("nonsat", "minimax"))
         viz.plot_losses(self.out / "log.jsonl", self.out / "losses.png")
-
-    def _conditional(self) -> bool:
-        return "labels" in inspect.signature(self.gan.sample_latent).parameters
 
     def _discriminator_surface(self, points):
         from minigan.tensor import tensor
