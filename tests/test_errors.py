@@ -312,7 +312,7 @@ def test_device_mismatch_names_operator_and_devices():
     a, b = t(3), t(3).to("cuda")
     with pytest.raises(RuntimeError, match=r"Add: inputs are on different devices \(cpu and cuda\)"):
         a + b
-    with pytest.raises(RuntimeError, match="Conv2d: inputs are on different devices"):
+    with pytest.raises(RuntimeError, match="Conv2dFunction: inputs are on different devices"):
         F.conv2d(t(1, 2, 4, 4), t(2, 2, 3, 3).to("cuda"))
 
 

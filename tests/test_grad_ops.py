@@ -3,75 +3,35 @@
 Hypothesis draws shapes, parameters, a memory layout and a seed; the values come from a NumPy generator seeded
 with it and are kept away from kinks, ties and the edges of each function's domain. Inputs are laid out
 contiguously, as transposed views, as reversed views (negative strides) or as every other element of a bigger
-array, so that the backward passes see non-contiguous arrays too. The heavy operators (conv2d, conv_transpose2d,
-batch norm with and without its fused activation, leaky ReLU and ReLU) are checked with both kernel sets: the
-Numba kernels ('fast') and the NumPy references.
+array (minigan.testing.lay_out), so that the backward passes see non-contiguous arrays too. The operators that run
+on kernels (conv2d, conv_transpose2d, batch norm, leaky ReLU and ReLU, matmul) are checked by variant in their own
+modules (tests/test_<operator>.py); the last tests here check the checking tools themselves.
 """
 
 import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.nn.functional as F
-from minigan.dispatch import KERNELS, use_kernels
-from minigan.ops.batch_norm import batch_norm_act
 from minigan.tensor import Tensor
-from minigan.testing import gradcheck, gradgradcheck
+from minigan.testing import LAYOUTS, gradcheck, gradgradcheck, lay_out
+from minigan.testing.strategies import shapes
+from minigan.testing.values import away, distinct, normal, positive
 
 seeds = st.integers(0, 2**32 - 1)
-LAYOUTS = ["contiguous", "transposed", "reversed", "strided"]
 layouts = st.sampled_from(LAYOUTS)
 three_layouts = st.lists(layouts, min_size=3, max_size=3)
 
 
 # ---- drawing values and laying them out ----
 
-def lay_out(a: np.ndarray, layout: str) -> np.ndarray:
-    """An array equal to a, stored as layout says; every layout but 'contiguous' gives a non-contiguous view."""
-    if layout == "contiguous" or a.size <= 1:
-        return a.copy()
-    if layout == "transposed":
-        out = np.ascontiguousarray(a.T).T
-    elif layout == "reversed":
-        out = np.ascontiguousarray(a[::-1])[::-1]
-    else:
-        out = None
-    if out is None or out.flags.c_contiguous:
-        big = np.full(tuple(2 * s for s in a.shape), np.nan)  # a read outside the view shows up as NaN
-        out = big[tuple(slice(None, None, 2) for _ in a.shape)]
-        out[...] = a
-    assert not out.flags.c_contiguous and np.array_equal(out, a)
-    return out
-
-
 def leaf(a, layout: str = "contiguous") -> Tensor:
     """A float64 leaf that requires grad, holding a laid out as layout says (its .data is the view itself)."""
     return Tensor(lay_out(np.asarray(a, dtype=np.float64), layout), requires_grad=True)
-
-
-def normal(rng, shape, scale: float = 1.0) -> np.ndarray:
-    return scale * rng.standard_normal(shape)
-
-
-def away(rng, shape, kink: float = 0.0, gap: float = 0.05, reach: float = 2.0) -> np.ndarray:
-    """Values on both sides of kink, at a distance between gap and reach from it."""
-    sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
-    return kink + sign * rng.uniform(gap, reach, shape)
-
-
-def positive(rng, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
-    return rng.uniform(low, high, shape)
-
-
-def distinct(rng, shape, spacing: float = 0.1) -> np.ndarray:
-    """Values in random order, any two at least 0.8 * spacing apart (no ties)."""
-    n = math.prod(shape)
-    grid = (rng.permutation(n) - n / 2) * spacing + rng.uniform(0, 0.2 * spacing, n)
-    return grid.reshape(shape)
 
 
 def check(fn, inputs, second: bool = True) -> None:
@@ -82,18 +42,6 @@ def check(fn, inputs, second: bool = True) -> None:
 
 
 # ---- drawing shapes ----
-
-def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 3):
-    """Shapes of min_dims to max_dims dimensions; about half of them have two or more dimensions of size >= 2,
-    which a transposed view really transposes."""
-    any_shape = st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
-    low_dims, low_side = max(min_dims, 2), max(min_side, 2)
-    if low_dims > max_dims or low_side > max_side:
-        return any_shape
-    full = st.integers(low_dims, max_dims).flatmap(
-        lambda n: st.lists(st.integers(low_side, max_side), min_size=n, max_size=n).map(tuple))
-    return any_shape | full
-
 
 @st.composite
 def broadcast_pairs(draw, max_dims: int = 3):
@@ -204,38 +152,6 @@ def test_pow_scalar_tensor(layout, shape, base, seed):
     check(lambda x: base ** x, [leaf(normal(rng, shape), layout)])
 
 
-MATMUL_KINDS = ["vector-vector", "vector-matrix", "matrix-vector", "matrix-matrix", "batched-batched",
-                "vector-batched", "batched-vector", "matrix-batched", "batched-matrix"]
-
-
-@st.composite
-def matmul_shapes(draw, kind: str):
-    """Operand shapes for 1-D, 2-D and batched products, batch dimensions broadcasting."""
-    n, k, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    batch = draw(shapes(1, 2))
-
-    def batch_of():
-        lead = draw(st.integers(0, len(batch) - 1))
-        return tuple(1 if draw(st.booleans()) else s for s in batch[lead:])
-
-    left, right = kind.split("-")
-    a = {"vector": (k,), "matrix": (n, k), "batched": batch_of() + (n, k)}[left]
-    b = {"vector": (k,), "matrix": (k, m), "batched": batch_of() + (k, m)}[right]
-    return a, b
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("kind", MATMUL_KINDS)
-@settings(max_examples=15)
-@given(data=st.data(), seed=seeds, other=layouts)
-def test_matmul(kind, layout, data, seed, other):
-    rng = np.random.default_rng(seed)
-    a_shape, b_shape = data.draw(matmul_shapes(kind))
-    a, b = leaf(normal(rng, a_shape), layout), leaf(normal(rng, b_shape), other)
-    check(lambda a, b: a @ b, [a, b])
-    check(mg.matmul, [a, b], second=False)
-
-
 # ---- elementwise functions ----
 
 UNARY = {
@@ -246,33 +162,18 @@ UNARY = {
     "abs operator": (abs, lambda rng, s: away(rng, s)),
     "tanh": (F.tanh, lambda rng, s: normal(rng, s, 2.0)),
     "sigmoid": (F.sigmoid, lambda rng, s: normal(rng, s, 3.0)),
-    "relu": (F.relu, lambda rng, s: away(rng, s)),
-    "relu method": (lambda x: x.relu(), lambda rng, s: away(rng, s)),
     "neg": (mg.ops.neg, lambda rng, s: normal(rng, s)),
 }
 
 
-ON_KERNELS = {"relu", "relu method"}  # the unary ops computed by kernels/ (leaky_relu), checked on both sets
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize(("name", "kernels"),
-                         [(name, k) for name in sorted(UNARY) for k in KERNELS if k == "fast" or name in ON_KERNELS])
+@pytest.mark.parametrize("name", sorted(UNARY))
 @given(shape=shapes(), seed=seeds)
-def test_unary(name, kernels, layout, shape, seed):
-    """exp, log, sqrt, abs, tanh, sigmoid, relu and negation, inside each one's domain and away from kinks."""
+def test_unary(name, layout, shape, seed):
+    """exp, log, sqrt, abs, tanh, sigmoid and negation, inside each one's domain and away from kinks (ReLU and
+    leaky ReLU: tests/test_leaky_relu.py)."""
     fn, values = UNARY[name]
-    with use_kernels(kernels):
-        check(fn, [leaf(values(np.random.default_rng(seed), shape), layout)])
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@given(shape=shapes(), slope=st.floats(-1.0, 2.0), seed=seeds)
-def test_leaky_relu(layout, kernels, shape, slope, seed):
-    rng = np.random.default_rng(seed)
-    with use_kernels(kernels):
-        check(lambda x: F.leaky_relu(x, slope), [leaf(away(rng, shape), layout)])
+    check(fn, [leaf(values(np.random.default_rng(seed), shape), layout)])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -583,266 +484,6 @@ def test_boolean_mask_indexing(rest, layout, shape, mask_dims, as_tensor, seed):
     check(lambda x: x[index], [x])
 
 
-# ---- conv2d and conv_transpose2d ----
-
-@st.composite
-def conv2d_cases(draw):
-    """Sizes, strides, paddings and dilations of a valid conv2d, down to 1x1 images and oversized kernels."""
-    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    size = []
-    for k, p, d in zip(kernel, padding, dilation):
-        smallest = max(1, d * (k - 1) + 1 - 2 * p)
-        size.append(draw(st.integers(smallest, smallest + 3)))
-    return (n, c_in, *size), (c_out, c_in, *kernel), stride, padding, dilation
-
-
-def conv_leaves(rng, x_shape, w_shape, bias_size, layout, others):
-    x = leaf(normal(rng, x_shape), layout)
-    W = leaf(normal(rng, w_shape, 0.5), others[0])
-    b = leaf(normal(rng, bias_size), others[1]) if bias_size else None
-    return [x, W] + ([b] if bias_size else [])
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("bias", [True, False])
-@settings(max_examples=20)
-@given(case=conv2d_cases(), seed=seeds, others=three_layouts)
-@example(case=((1, 1, 1, 1), (1, 1, 3, 3), (1, 1), (1, 1), (1, 1)), seed=0, others=LAYOUTS[:3])  # 1x1 image
-@example(case=((2, 2, 2, 3), (3, 2, 3, 3), (2, 1), (2, 2), (2, 2)), seed=1, others=LAYOUTS[1:])  # kernel > image
-@example(case=((1, 1, 2, 2), (1, 1, 1, 1), (3, 3), (0, 0), (1, 1)), seed=2, others=LAYOUTS[:3])  # stride > image
-def test_conv2d(bias, layout, kernels, case, seed, others):
-    x_shape, w_shape, stride, padding, dilation = case
-    inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[0], layout, others)
-    with use_kernels(kernels):
-        check(lambda x, W, b=None: F.conv2d(x, W, b, stride, padding, dilation), inputs)
-
-
-@st.composite
-def conv_transpose2d_cases(draw):
-    """Valid conv_transpose2d settings: output_padding < max(stride, dilation), a non-empty output."""
-    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    size, kernel, stride, padding, out_pad, dilation = [], [], [], [], [], []
-    for _ in range(2):
-        h, k = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        s, d = draw(st.integers(1, 3)), draw(st.integers(1, 2))
-        o = draw(st.integers(0, max(s, d) - 1))
-        room = (h - 1) * s + d * (k - 1) + o  # the output has room - 2 p + 1 >= 1 elements
-        p = draw(st.integers(0, min(2, room // 2)))
-        for values, v in zip((size, kernel, stride, padding, out_pad, dilation), (h, k, s, p, o, d)):
-            values.append(v)
-    return ((n, c_in, *size), (c_in, c_out, *kernel), tuple(stride), tuple(padding), tuple(out_pad),
-            tuple(dilation))
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("bias", [True, False])
-@settings(max_examples=20)
-@given(case=conv_transpose2d_cases(), seed=seeds, others=three_layouts)
-@example(case=((1, 1, 1, 1), (1, 2, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1)), seed=0, others=LAYOUTS[:3])  # 1x1 input
-@example(case=((2, 2, 3, 2), (2, 1, 2, 2), (1, 1), (0, 1), (1, 1), (2, 2)), seed=1,
-         others=LAYOUTS[1:])  # output_padding >= stride, allowed by dilation 2
-def test_conv_transpose2d(bias, layout, kernels, case, seed, others):
-    x_shape, w_shape, stride, padding, out_pad, dilation = case
-    inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[1], layout, others)
-    with use_kernels(kernels):
-        check(lambda x, W, b=None: F.conv_transpose2d(x, W, b, stride, padding, out_pad, dilation), inputs)
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@settings(max_examples=8)
-@given(case=conv2d_cases(), bias=st.booleans(), seed=seeds, others=three_layouts)
-def test_conv2d_third_order(layout, kernels, case, bias, seed, others):
-    """Second derivatives of conv2d's own create_graph gradient: third derivatives of a quartic in (x, W)."""
-    x_shape, w_shape, stride, padding, dilation = case
-    inputs = conv_leaves(np.random.default_rng(seed), x_shape, w_shape, bias and w_shape[0], layout, others)
-
-    def gradient(*inputs):
-        y = F.conv2d(*inputs, stride=stride, padding=padding, dilation=dilation)
-        return mg.grad((y * y).sum(), list(inputs), create_graph=True)
-
-    with use_kernels(kernels):
-        assert gradgradcheck(gradient, inputs)
-
-
-# ---- batch norm ----
-
-@st.composite
-def batch_norm_shapes(draw, ndim: int):
-    """(N, C), (N, C, L) or (N, C, H, W) with at least two values per channel."""
-    spatial = tuple(draw(st.integers(1, 3)) for _ in range(ndim - 2))
-    n = draw(st.integers(1 if math.prod(spatial) > 1 else 2, 3))
-    return (n, draw(st.integers(1, 3)), *spatial)
-
-
-def batch_norm_leaves(rng, shape, affine, layout):
-    x = leaf(distinct(rng, shape, 0.3), layout)
-    c = shape[1]
-    w = leaf(positive(rng, c), layout) if affine else None
-    b = leaf(normal(rng, c), layout) if affine else None
-    return x, w, b
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("ndim", [2, 3, 4])
-@settings(max_examples=15)
-@given(data=st.data(), running=st.booleans(), seed=seeds)
-def test_batch_norm_training(ndim, affine, layout, kernels, data, running, seed):
-    """Batch statistics; with and without weight and bias, with and without running statistics to update."""
-    shape = data.draw(batch_norm_shapes(ndim))
-    x, w, b = batch_norm_leaves(np.random.default_rng(seed), shape, affine, layout)
-    c = shape[1]
-
-    def fn(x, w=None, b=None):
-        mean = mg.zeros(c, dtype=mg.float64) if running else None
-        var = mg.ones(c, dtype=mg.float64) if running else None
-        return F.batch_norm(x, mean, var, w, b, training=True)
-
-    with use_kernels(kernels):
-        check(fn, [x, w, b] if affine else [x])
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("ndim", [2, 3, 4])
-@settings(max_examples=15)
-@given(data=st.data(), seed=seeds)
-def test_batch_norm_eval(ndim, affine, layout, kernels, data, seed):
-    """Running statistics: an affine map of x, weight and bias."""
-    shape = data.draw(batch_norm_shapes(ndim))
-    rng = np.random.default_rng(seed)
-    x, w, b = batch_norm_leaves(rng, shape, affine, layout)
-    c = shape[1]
-    mean, var = mg.tensor(normal(rng, c)), mg.tensor(positive(rng, c))
-    with use_kernels(kernels):
-        check(lambda x, w=None, b=None: F.batch_norm(x, mean, var, w, b, training=False, eps=1e-3),
-              [x, w, b] if affine else [x])
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("ndim", [2, 4])
-@settings(max_examples=8)
-@given(data=st.data(), seed=seeds)
-def test_batch_norm_third_order(ndim, layout, kernels, data, seed):
-    """Second derivatives of batch norm's own create_graph gradient (with respect to x, weight and gy)."""
-    shape = data.draw(batch_norm_shapes(ndim))
-    rng = np.random.default_rng(seed)
-    x, w, b = batch_norm_leaves(rng, shape, True, layout)
-    gy = leaf(normal(rng, shape))
-
-    def gradient(x, w, b, gy):
-        y = F.batch_norm(x, None, None, w, b, training=True)
-        return mg.grad(y, [x, w], grad_outputs=gy, create_graph=True)
-
-    with use_kernels(kernels):
-        assert gradgradcheck(gradient, [x, w, b, gy])
-
-
-def per_channel(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """A (C,) array shaped to broadcast against an (N, C, ...) array x."""
-    return a.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-
-def kink_free_bias(rng, x_hat: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """A bias per channel that keeps z = gamma x_hat + bias away from 0 (gamma > 0): -bias / gamma falls midway
-    between two neighbouring values of x_hat in the channel, or beyond all of them."""
-    bias = np.empty(x_hat.shape[1])
-    for c in range(x_hat.shape[1]):
-        values = np.sort(x_hat[:, c].ravel())
-        thresholds = np.concatenate([[values[0] - 0.5], (values[1:] + values[:-1]) / 2, [values[-1] + 0.5]])
-        bias[c] = -gamma[c] * rng.choice(thresholds)
-    return bias
-
-
-def batch_norm_act_leaves(rng, shape, training: bool, layout: str, eps: float):
-    """x, weight, bias and the running statistics for batch_norm_act, every pre-activation gamma x_hat + beta
-    more than 1e-3 from the kink (far beyond the finite differences' steps); in training the batch statistics
-    normalise x, in evaluation the running ones."""
-    c = shape[1]
-    gamma = positive(rng, c)
-    if training:
-        x = distinct(rng, shape, 0.3)
-        axes = (0,) + tuple(range(2, x.ndim))
-        x_hat = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
-        beta = kink_free_bias(rng, x_hat, gamma)
-        running = (None, None)
-    else:
-        running_mean, running_var, beta = normal(rng, c), positive(rng, c), normal(rng, c)
-        z = away(rng, shape, 0.0, 0.05)  # the pre-activation, and x solved from it
-        x_hat = (z - per_channel(beta, z)) / per_channel(gamma, z)
-        x = per_channel(running_mean, z) + x_hat * per_channel(np.sqrt(running_var + eps), z)
-        running = (mg.tensor(running_mean), mg.tensor(running_var))
-    assert np.abs(per_channel(gamma, x) * x_hat + per_channel(beta, x)).min() > 1e-3
-    return leaf(x, layout), leaf(gamma, layout), leaf(beta, layout), running
-
-
-slopes = st.sampled_from([0.0, 0.2]) | st.floats(-1.0, 2.0)
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("ndim", [2, 3, 4])
-@settings(max_examples=10)
-@given(data=st.data(), slope=slopes, layout=layouts, seed=seeds)
-def test_batch_norm_act(ndim, training, kernels, data, slope, layout, seed):
-    """Batch norm fused with a leaky ReLU (slope 0: ReLU), with batch or running statistics, off the kink."""
-    shape = data.draw(batch_norm_shapes(ndim))
-    x, w, b, (mean, var) = batch_norm_act_leaves(np.random.default_rng(seed), shape, training, layout, 1e-3)
-    with use_kernels(kernels):
-        check(lambda x, w, b: batch_norm_act(x, mean, var, w, b, training, eps=1e-3, negative_slope=slope), [x, w, b])
-
-
-def first_and_second_derivatives(fn, inputs, seed: int):
-    """fn's value, the gradient of <gy, fn> with respect to inputs, and the gradient of <v, that gradient> with
-    respect to inputs and gy, for gy and v drawn from seed (None where a derivative is zero)."""
-    rng = np.random.default_rng(seed)
-    y = fn(*inputs)
-    gy = Tensor(rng.standard_normal(y.shape), requires_grad=True)
-    first = mg.grad(y, inputs, gy, create_graph=True)
-    second = mg.grad(sum((g * Tensor(rng.standard_normal(g.shape))).sum() for g in first), inputs + [gy],
-                     allow_unused=True)
-    return [y.numpy()] + [g.numpy() for g in first] + [None if g is None else g.numpy() for g in second]
-
-
-@pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("ndim", [2, 4])
-@settings(max_examples=10)
-@given(data=st.data(), slope=slopes, layout=layouts, seed=seeds)
-def test_batch_norm_act_is_leaky_relu_of_batch_norm(ndim, training, kernels, data, slope, layout, seed):
-    """The fused form equals leaky_relu(batch_norm(x)) in value, first and second derivatives, and (in training)
-    in the running statistics it updates."""
-    shape = data.draw(batch_norm_shapes(ndim))
-    x, w, b, statistics = batch_norm_act_leaves(np.random.default_rng(seed), shape, training, layout, 1e-5)
-    if training:  # one pair of running statistics for each form to update
-        c = shape[1]
-        running = [(mg.zeros(c, dtype=mg.float64), mg.ones(c, dtype=mg.float64)) for _ in range(2)]
-    else:
-        running = [statistics, statistics]
-    with use_kernels(kernels):
-        fused = first_and_second_derivatives(
-            lambda x, w, b: batch_norm_act(x, *running[0], w, b, training, negative_slope=slope), [x, w, b], seed)
-        apart = first_and_second_derivatives(
-            lambda x, w, b: F.leaky_relu(F.batch_norm(x, *running[1], w, b, training), slope), [x, w, b], seed)
-    names = ["y", "gx", "gweight", "gbias", "ggx", "ggweight", "ggbias", "ggy"]
-    for name, a, e in zip(names, fused, apart, strict=True):
-        assert (a is None) == (e is None), name
-        if e is not None:
-            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12 * max(np.abs(e).max(), 1.0), err_msg=name)
-    for a, e in zip(*running, strict=True):
-        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-12, err_msg="running statistics")
-
-
 # ---- losses ----
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -948,3 +589,120 @@ def test_layouts_are_non_contiguous():
         assert not t.data.flags.c_contiguous
         np.testing.assert_array_equal(t.numpy(), a)
     assert not leaf(a[0], "transposed").data.flags.c_contiguous
+
+
+# ---- the checking tools themselves ----
+
+def test_layouts_keep_their_gaps_poisoned():
+    """A strided layout's gaps hold NaN (the largest value for integers), so a read past the view shows."""
+    for a in (np.arange(6.0).reshape(2, 3), np.arange(6).reshape(2, 3)):
+        view = lay_out(a, "strided")
+        np.testing.assert_array_equal(view, a)
+        poison = np.nan if a.dtype.kind == "f" else np.iinfo(a.dtype).max
+        np.testing.assert_array_equal(view.base[1::2], np.full((2, 6), poison))
+    for layout in LAYOUTS:
+        assert lay_out(np.float64(2.0), layout).shape == ()
+
+
+@given(data=st.data(), transposed=st.booleans())
+def test_strategies_draw_what_they_say(data, transposed):
+    """Tensors in the layouts asked for, values away from the kink, distinct values, valid convolutions."""
+    from minigan.testing.strategies import away_from_kinks, convolutions, distinct_arrays, tensors
+
+    t = data.draw(tensors(shapes(2, 2, 2, 3), dtype="float32", layouts=("strided", "reversed")))
+    assert t.requires_grad and t.dtype == np.float32 and not t.data.flags.c_contiguous
+    assert np.all(np.abs(data.draw(away_from_kinks((4, 3), kink=1.0, gap=0.1)) - 1.0) >= 0.1)
+    values = np.sort(data.draw(distinct_arrays((5, 4), spacing=0.3)), axis=None)
+    assert np.all(np.diff(values) >= 0.8 * 0.3 - 1e-12)
+    g = data.draw(convolutions(transposed=transposed))
+    assert min(g.output_size) >= 1 and g.transposed == transposed
+    assert all(o < max(s, d) for o, s, d in zip(g.output_padding, g.stride, g.dilation))
+
+
+class Cube(mg.autograd.Function):
+    """y = x^3, its gradient built from Tensors (so it can be differentiated again)."""
+
+    def forward(self, x):
+        return x * x * x
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return 3 * x * x * gy
+
+
+class CubeWithFlatSecondDerivative(Cube):
+    """The right gradient, computed from the array: its own derivative with respect to x is lost."""
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * Tensor(3 * x.data * x.data)
+
+
+class CubeWithWrongGradient(Cube):
+    def backward(self, gy):
+        (x,) = self.inputs
+        return 2 * x * x * gy
+
+
+class CubeReadingMemoryInOrder(Cube):
+    """Right only for C-contiguous inputs: it reads the memory of x as if it were."""
+
+    def forward(self, x):
+        flat = np.lib.stride_tricks.as_strided(x, x.shape, np.array(np.empty_like(x), order="C").strides)
+        return flat**3
+
+
+class CubeInPlace(Cube):
+    def forward(self, x):
+        x *= 1.0 + 1e-3
+        return x * x * x / (1.0 + 1e-3) ** 3
+
+
+def cube(x):
+    return x**3
+
+
+def test_check_function_passes_a_right_function_with_constants():
+    """Function subclasses and plain functions; constants (a number, None) reach both sides unchanged."""
+    from minigan.testing import check_function
+    from minigan.testing.strategies import arrays
+
+    check_function(Cube, cube, [arrays(shapes())], max_examples=10)
+
+    def scaled(x, s, b):
+        assert b is None
+        return Cube().apply(x) * s
+
+    check_function(scaled, lambda x, s, b: cube(x) * s, st.tuples(arrays(shapes()), st.floats(-2, 2), st.none()),
+                   examples=[(np.ones((2, 3)), 0.5, None)], max_examples=10)
+
+
+@pytest.fixture
+def no_shrinking():
+    """The active Hypothesis settings without the shrink phase, for tests that expect a failure: the first failing
+    example is enough."""
+    from hypothesis import Phase
+
+    previous = settings.get_current_profile_name()
+    settings.register_profile("no-shrinking", parent=settings.get_profile(previous),
+                              phases=[Phase.explicit, Phase.generate])
+    settings.load_profile("no-shrinking")
+    yield
+    settings.load_profile(previous)
+
+
+@pytest.mark.parametrize(("function", "complaint"), [
+    (CubeWithFlatSecondDerivative, "second derivatives"),
+    (CubeWithWrongGradient, "first derivatives"),
+    (CubeReadingMemoryInOrder, "elements differ"),
+    (CubeInPlace, "wrote into its input"),
+    (lambda x: Cube().apply(x).to(mg.float64), "dtype float64, expected float32"),
+])
+def test_check_function_catches(no_shrinking, function, complaint):
+    """What a hand-written Function gets wrong: the derivative of its gradient, its gradient, non-contiguous
+    inputs, writing into an input, the dtype of its output."""
+    from minigan.testing import check_function
+    from minigan.testing.strategies import arrays
+
+    with pytest.raises(AssertionError, match=complaint):
+        check_function(function, cube, [arrays(shapes(2, 2, 2, 3))], max_examples=10)

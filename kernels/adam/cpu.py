@@ -33,11 +33,17 @@ def _update(lo, hi, k, p, g, m, v, v_max, amsgrad, decay, w, one_minus_w, small_
 
 def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
            eps: float, weight_decay: float) -> None:
-    """One Adam step on param (in place); see reference.py."""
+    """One Adam step on param and its moments, in place. The pass runs on contiguous arrays: a non-contiguous one
+    (a parameter that is a transposed view, say) is updated in a contiguous copy, then copied back."""
     t = param.dtype.type
     w = t(1 - beta1)
     amsgrad = max_exp_avg_sq is not None
-    threads.run(_update, param.size, 5 * param.size, param.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
-                exp_avg.reshape(-1), exp_avg_sq.reshape(-1), (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1),
-                amsgrad, t(weight_decay), w, t(1) - w, abs(w) < 0.5, t(1 - beta2), t(beta2),
-                t(-(lr / (1 - beta1**step))), t((1 - beta2**step) ** 0.5), t(eps))
+    state = [param, exp_avg, exp_avg_sq] + ([max_exp_avg_sq] if amsgrad else [])
+    work = [np.ascontiguousarray(a) for a in state]  # the arrays themselves where they are contiguous
+    p, m, v = (a.reshape(-1) for a in work[:3])
+    threads.run(_update, param.size, 5 * param.size, p, np.ascontiguousarray(grad).reshape(-1), m, v,
+                work[3].reshape(-1) if amsgrad else v, amsgrad, t(weight_decay), w, t(1) - w, abs(w) < 0.5,
+                t(1 - beta2), t(beta2), t(-(lr / (1 - beta1**step))), t((1 - beta2**step) ** 0.5), t(eps))
+    for a, copy in zip(state, work):
+        if copy is not a:
+            a[...] = copy

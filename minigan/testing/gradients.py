@@ -24,6 +24,10 @@ def _dot(ys: Sequence[Tensor], gys: Sequence) -> float:
     return float(sum(numpy.vdot(y.numpy(), g) for y, g in zip(ys, gys)))
 
 
+def _on_device(v: numpy.ndarray, x: Tensor):
+    return Tensor(v).to(x.device).data
+
+
 def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4,
               directions: int = 3, seed: int = 0) -> bool:
     """Check the first derivatives of fn at inputs (Tensors; those with requires_grad are checked).
@@ -64,10 +68,6 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
             raise AssertionError(f"gradcheck: direction {trial}: analytic {analytic!r} but finite difference "
                                  f"{numeric!r} (atol {atol}, rtol {rtol})")
     return True
-
-
-def _on_device(v: numpy.ndarray, x: Tensor):
-    return Tensor(v).to(x.device).data
 
 
 def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-4,
