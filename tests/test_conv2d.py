@@ -35,7 +35,6 @@ from minigan.testing import (
     sum_floor,
     untouched,
 )
-from minigan.testing import values as v
 from minigan.testing.strategies import convolutions, dtypes, layouts, seeds
 
 OPERATOR = "conv2d"
@@ -241,19 +240,12 @@ def test_reference_against_torch_edge_cases(torch_cpu, g, dtype):
 SMALL = {"max_batch": 2, "max_kernel": 3, "max_stride": 3, "max_padding": 2, "max_dilation": 2, "max_extra": 3}
 
 
-def conv_inputs(g: Convolution, seed: int, bias: bool) -> tuple:
-    """x, W (of a smaller scale) and b or None, as float64 arrays, then the geometry (a constant)."""
-    rng = np.random.default_rng(seed)
-    return (v.normal(rng, g.input_shape), v.normal(rng, g.weight_shape, 0.5),
-            v.normal(rng, g.bias_shape) if bias else None, g)
-
-
 @st.composite
 def cases(draw):
-    return conv_inputs(draw(convolutions(**SMALL)), draw(seeds()), draw(st.booleans()))
+    return draw(convolutions(**SMALL)).operands(draw(seeds()), draw(st.booleans()))
 
 
-EXAMPLES = [conv_inputs(CONVOLUTION_EDGE_CASES[name], k, bias) for k, (name, bias) in enumerate(
+EXAMPLES = [CONVOLUTION_EDGE_CASES[name].operands(k, bias) for k, (name, bias) in enumerate(
     [("1x1-image-kernel-3-padded", True), ("dilated-kernel-larger-than-image", False),
      ("stride-larger-than-image", True)])]
 

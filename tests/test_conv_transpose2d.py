@@ -28,7 +28,6 @@ from minigan.testing import (
     sum_floor,
     untouched,
 )
-from minigan.testing import values as v
 from minigan.testing.strategies import convolutions, dtypes, layouts, seeds
 
 OPERATOR = "conv_transpose2d"
@@ -166,19 +165,12 @@ def test_reference_against_torch_edge_cases(torch_cpu, g, dtype):
 SMALL = {"max_batch": 2, "max_kernel": 3, "max_stride": 3, "max_padding": 2, "max_dilation": 2, "max_extra": 3}
 
 
-def transposed_inputs(g: Convolution, seed: int, bias: bool) -> tuple:
-    """x, W (of a smaller scale) and b or None, as float64 arrays, then the geometry (a constant)."""
-    rng = np.random.default_rng(seed)
-    return (v.normal(rng, g.input_shape), v.normal(rng, g.weight_shape, 0.5),
-            v.normal(rng, g.bias_shape) if bias else None, g)
-
-
 @st.composite
 def cases(draw):
-    return transposed_inputs(draw(convolutions(transposed=True, **SMALL)), draw(seeds()), draw(st.booleans()))
+    return draw(convolutions(transposed=True, **SMALL)).operands(draw(seeds()), draw(st.booleans()))
 
 
-EXAMPLES = [transposed_inputs(TRANSPOSED_EDGE_CASES[name], k, bias) for k, (name, bias) in enumerate(
+EXAMPLES = [TRANSPOSED_EDGE_CASES[name].operands(k, bias) for k, (name, bias) in enumerate(
     [("1x1-image-output-padding", True), ("output-padding-from-dilation-2", False)])]
 
 

@@ -1,17 +1,14 @@
 """The RMSprop step in plain array code, in torch.optim.RMSprop's order of floating-point operations."""
 
 from .. import get_array_module
-from ..adam.reference import lerp_
+from ..steps import lerp_, with_weight_decay
 
 
 def update(param, grad, square_avg, grad_avg, momentum_buffer, lr: float, alpha: float, eps: float,
            weight_decay: float, momentum: float) -> None:
     """One step on param, square_avg and (when given) grad_avg and momentum_buffer, in place."""
     xp = get_array_module(param)
-    if weight_decay != 0:
-        decayed = param * weight_decay
-        decayed += grad
-        grad = decayed
+    grad = with_weight_decay(grad, param, weight_decay)
     avg = grad * (1 - alpha)
     avg *= grad
     square_avg *= alpha

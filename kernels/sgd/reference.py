@@ -1,15 +1,13 @@
 """The SGD step in plain array code, in torch.optim.SGD's order of floating-point operations."""
 
+from ..steps import with_weight_decay
+
 
 def update(param, grad, momentum_buffer, lr: float, momentum: float, dampening: float, weight_decay: float,
            nesterov: bool):
     """One step on param (in place); returns the momentum buffer (made at the first step), None without momentum."""
-    owned = weight_decay != 0  # whether d is a temporary array of ours, free to overwrite
-    if owned:
-        d = param * weight_decay
-        d += grad
-    else:
-        d = grad
+    d = with_weight_decay(grad, param, weight_decay)
+    owned = d is not grad  # whether d is a temporary array of ours, free to overwrite
     if momentum != 0:
         if momentum_buffer is None:
             momentum_buffer = d.copy()

@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy
+
 from minigan.kernels.conv2d import output_size as conv_output_size
 from minigan.kernels.conv_transpose2d import output_size as transposed_output_size
+from minigan.testing.values import normal
 
 Pair = tuple[int, int]
 
@@ -75,6 +78,13 @@ class Convolution:
         if self.transposed:
             options["output_padding"] = self.output_padding
         return options
+
+    def operands(self, seed: int, bias: bool = True) -> tuple:
+        """x, W (at half the scale) and b (None without a bias) drawn as float64 arrays from a generator seeded
+        with seed, then the geometry itself: inputs for check_function of F.conv2d or F.conv_transpose2d."""
+        rng = numpy.random.default_rng(seed)
+        return (normal(rng, self.input_shape), normal(rng, self.weight_shape, 0.5),
+                normal(rng, self.bias_shape) if bias else None, self)
 
     def as_transposed(self) -> Convolution:
         """The same numbers as a conv_transpose2d geometry."""
