@@ -18,8 +18,8 @@ def parser(model: str | None = None) -> Parser:
 
     models = "\n".join(f"  {name:9s} {spec.help}" for name, spec in MODELS.items())
     p = Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Train a GAN; writes samples, loss curves, a JSON-lines log and checkpoints under --out.",
-                epilog=f"models:\n{models}\n\n`minigan train MODEL --help` also lists MODEL's own options.")
+               description="Train a GAN; writes samples, loss curves, a JSON-lines log and checkpoints under --out.",
+               epilog=f"models:\n{models}\n\n`minigan train MODEL --help` also lists MODEL's own options.")
     p.add_argument("model", metavar="MODEL", choices=list(MODELS), help="which GAN: " + ", ".join(MODELS))
     p.add_argument("--data", required=True, choices=DATASETS, help="dataset: " + ", ".join(DATASETS))
     p.add_argument("--data-dir", help="folder holding the dataset's files (mnist, fashion-mnist, cifar10)")
@@ -40,7 +40,7 @@ def parser(model: str | None = None) -> Parser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep (default: 3)")
+    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep, 0 for all (default: 3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     if model in MODELS:
         group = p.add_argument_group(f"{model} options (from the model table, minigan.models.MODELS)")
@@ -52,7 +52,8 @@ def parser(model: str | None = None) -> Parser:
             else:
                 shown = ",".join(map(str, option.default)) if isinstance(option.default, tuple) else option.default
                 group.add_argument(flag, dest=f"model_{name}", type=option.type, default=option.default,
-                                   choices=option.choices, help=f"{option.help} (default: {shown})")
+                                   choices=option.choices, metavar=None if option.choices else flag[2:].upper().replace("-", "_"),
+                                   help=f"{option.help} (default: {shown})")
     return p
 
 
