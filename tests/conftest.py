@@ -1,4 +1,13 @@
+"""Shared test setup. MINIGAN_EMULATE_CUDA=1 runs the GPU tests on the CPU: the stand-in CuPy of
+tests/cuda_emulator (CUDA C compiled with g++, each CUDA thread a fiber) is put first on the path, before minigan
+looks for CuPy."""
+
 import os
+import sys
+from pathlib import Path
+
+if os.environ.get("MINIGAN_EMULATE_CUDA") == "1":
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator" / "fakecupy"))
 
 import numpy as np
 import pytest
@@ -14,7 +23,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked gpu skip cleanly where CuPy or a GPU is missing."""
+    """Tests marked gpu skip cleanly where CuPy or a GPU is missing (and MINIGAN_EMULATE_CUDA is not set)."""
     if mg.cuda_available():
         return
     skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU")
