@@ -1,13 +1,15 @@
 """Shared test setup. MINIGAN_EMULATE_CUDA=1 runs the GPU tests on the CPU: the stand-in CuPy of
 tests/cuda_emulator (CUDA C compiled with g++, each CUDA thread a fiber) is put first on the path, before minigan
-looks for CuPy."""
+looks for CuPy (and on the path of the processes that tests start)."""
 
 import os
 import sys
 from pathlib import Path
 
 if os.environ.get("MINIGAN_EMULATE_CUDA") == "1":
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator" / "fakecupy"))
+    _FAKE_CUPY = str(Path(__file__).resolve().parent / "cuda_emulator" / "fakecupy")
+    sys.path.insert(0, _FAKE_CUPY)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_FAKE_CUPY, os.environ.get("PYTHONPATH")) if p)  # children
 
 import numpy as np
 import pytest

@@ -2,7 +2,9 @@
 barriers in every thread order, and the race check catching a missing __syncthreads, warp-synchronous code and a
 barrier that only some threads reach; kernel arguments checked against the kernels' parameter types."""
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -85,3 +87,26 @@ def test_arguments_are_checked_against_the_parameter_types(library):
     with pytest.raises(ArgumentError, match="non-C-contiguous"):
         lib.launch("block_sum<double>", (1,), (256,), (np.zeros(512)[::2], np.int32(256), out),
                    is_device_array=device)
+
+
+def test_the_stand_in_cupy_counts_the_launches_cupy_would_make():
+    """Each ufunc, reduction, copy and array function on device arrays is one launch, as each RawKernel call."""
+    code = """
+import numpy, cupy
+from gpuemu import runtime
+a = cupy.arange(6.0)
+start = len(runtime.LAUNCH_LOG)
+b = a + a                         # 1
+b *= 2                            # 2
+s = b.sum()                       # 3
+w = cupy.where(a > 1, a, b)       # 5: greater, where
+c = cupy.ascontiguousarray(b)     # contiguous already: no copy
+d = cupy.ascontiguousarray(b[::2])  # 6
+numpy.add(a, 1)                   # 7
+print(len(runtime.LAUNCH_LOG) - start)
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE / "fakecupy"), str(HERE)]))
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["7"]

@@ -39,8 +39,23 @@ class ndarray(_np.ndarray):
         return cuda.Device(0)
 
     def __array_wrap__(self, obj, context=None, return_scalar=False):
+        # a ufunc or a reduction on device arrays: one kernel launch on a GPU
+        _launched(context[0].__name__ if context else "reduction")
         # keep 0-d results as 0-d arrays, as CuPy does (NumPy would make scalars)
         return _np.ndarray.__array_wrap__(self, obj, context, False)
+
+    def astype(self, dtype, *args, **kwargs):
+        _launched("astype")
+        return _np.ndarray.astype(self, dtype, *args, **kwargs)
+
+    def copy(self, order="C"):
+        _launched("copy")
+        return _np.ndarray.copy(self, order)
+
+
+def _launched(name: str) -> None:
+    """Count one kernel launch that CuPy would make (gpuemu.runtime.LAUNCH_LOG also holds every RawKernel's)."""
+    _runtime.LAUNCH_LOG.append((name, None, None))
 
 
 def _c(r):
@@ -55,6 +70,8 @@ def _c(r):
 
 def _wrap(f):
     def g(*args, **kwargs):
+        if any(isinstance(a, ndarray) for a in (*args, *kwargs.values())):
+            _launched(getattr(f, "__name__", "function"))
         return _c(f(*args, **kwargs))
     g.__name__ = getattr(f, "__name__", "f")
     g.__wrapped__ = f
@@ -90,6 +107,8 @@ def asnumpy(a, stream=None, order="C", out=None):
 
 def ascontiguousarray(a, dtype=None):
     r = _np.ascontiguousarray(a, dtype=dtype)
+    if not _np.shares_memory(r, a):
+        _launched("ascontiguousarray")
     return r if isinstance(r, ndarray) else r.view(ndarray)
 
 
