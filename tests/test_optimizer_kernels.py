@@ -57,16 +57,22 @@ def initial_state(op: str, zeros, hp: dict) -> dict:
             "momentum_buffer": zeros() if hp["momentum"] else None}
 
 
-def step(op: str, kernel, param, grad, state: dict, t: int, hp: dict) -> None:
-    """Update number t (from 1) of param and state, in place, by one variant's kernel."""
+def step(op: str, kernel, params: list, grads: list, states: list[dict], t: int, hp: dict) -> None:
+    """Update number t (from 1) of the parameters and their states, in place, by one call of a variant's kernel."""
+
+    def each(name):
+        return None if states[0][name] is None else [s[name] for s in states]
+
     if op == "adam":
-        kernel.update(param, grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"], t, hp["lr"],
-                      hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"])
+        kernel.update(params, grads, each("exp_avg"), each("exp_avg_sq"), each("max_exp_avg_sq"), [t] * len(params),
+                      hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"])
     elif op == "sgd":
-        state["momentum_buffer"] = kernel.update(param, grad, state["momentum_buffer"], hp["lr"], hp["momentum"],
-                                                 hp["dampening"], hp["weight_decay"], hp["nesterov"])
+        buffers = kernel.update(params, grads, [s["momentum_buffer"] for s in states], hp["lr"], hp["momentum"],
+                                hp["dampening"], hp["weight_decay"], hp["nesterov"])
+        for state, buffer in zip(states, buffers, strict=True):
+            state["momentum_buffer"] = buffer
     else:
-        kernel.update(param, grad, state["square_avg"], state["grad_avg"], state["momentum_buffer"], hp["lr"],
+        kernel.update(params, grads, each("square_avg"), each("grad_avg"), each("momentum_buffer"), hp["lr"],
                       hp["alpha"], hp["eps"], hp["weight_decay"], hp["momentum"])
 
 
@@ -79,7 +85,7 @@ def run_steps(op: str, variant: str, device: str, hp: dict, param: np.ndarray, g
     for t, g in enumerate(grads, start=1):
         g = place(g, device, layout)
         with untouched(g):
-            step(op, kernel, p, g, state, t, hp)
+            step(op, kernel, [p], [g], [state], t, hp)
     return [host(p)] + [None if s is None else host(s) for s in state.values()]
 
 
@@ -124,8 +130,27 @@ def test_updates_non_contiguous_arrays_in_place(op, variant, device):
         p = place(param, device, "transposed")
         state = initial_state(op, lambda: place(np.zeros_like(param), device, "reversed"), hp)
         for t, g in enumerate(grads, start=1):
-            step(op, kernel, p, place(g, device), state, t, hp)
+            step(op, kernel, [p], [place(g, device)], [state], t, hp)
         assert_equal_states([host(p)] + [None if a is None else host(a) for a in state.values()], expected)
+
+
+def test_one_call_updates_a_list_of_parameters_as_the_reference_updates_each(op, variant, device):
+    """Parameters of several shapes (one of more elements than a GPU block's chunk, one of a single element) in one
+    call: each ends as the reference's update of it alone, bit for bit, step after step."""
+    hp = FIXED[op]
+    rng = np.random.default_rng(4)
+    shapes = [(3, 4), (5000,), (1,), (7, 2, 3)]
+    params = [rng.standard_normal(s) for s in shapes]
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(3)]
+    expected = [run_steps(op, "reference", "cpu", hp, params[k], [g[k] for g in grads], "contiguous")
+                for k in range(len(shapes))]
+    kernel = dispatch.kernel(op, variant)
+    ps = [place(p, device) for p in params]
+    states = [initial_state(op, lambda p=p: place(np.zeros_like(p), device), hp) for p in params]
+    for t, g in enumerate(grads, start=1):
+        step(op, kernel, ps, [place(a, device) for a in g], states, t, hp)
+    for p, state, e in zip(ps, states, expected, strict=True):
+        assert_equal_states([host(p)] + [None if a is None else host(a) for a in state.values()], e)
 
 
 def test_runs_are_bit_reproducible(op, variant, device):
@@ -165,7 +190,7 @@ def test_reference_against_torch(torch_cpu, op, data, dtype, seed):
     state = initial_state(op, lambda: np.zeros_like(param), hp)
     rtol = {"float64": 1e-12, "float32": STEPS * float(np.finfo(np.float32).eps)}[dtype]
     for t, g in enumerate(grads, start=1):
-        step(op, kernel, mine, g, state, t, hp)
+        step(op, kernel, [mine], [g], [state], t, hp)
         theirs.grad = torch.tensor(g)
         optimizer.step()
         e = theirs.numpy()

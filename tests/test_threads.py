@@ -104,6 +104,6 @@ def test_adam_is_still_bit_for_bit():
                                                                                       for _ in range(2)]
     for step in range(1, 4):
         grad = rng.standard_normal(1001).astype(np.float32)
-        adam_ref.update(param, grad, *state, None, step, 1e-3, 0.5, 0.999, 1e-8, 0.01)
-        adam_cpu.update(ours, grad, *our_state, None, step, 1e-3, 0.5, 0.999, 1e-8, 0.01)
+        adam_ref.update([param], [grad], [state[0]], [state[1]], None, [step], 1e-3, 0.5, 0.999, 1e-8, 0.01)
+        adam_cpu.update([ours], [grad], [our_state[0]], [our_state[1]], None, [step], 1e-3, 0.5, 0.999, 1e-8, 0.01)
     np.testing.assert_array_equal(ours, param)

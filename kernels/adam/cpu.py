@@ -31,8 +31,16 @@ def _update(lo, hi, k, p, g, m, v, v_max, amsgrad, decay, w, one_minus_w, small_
         p[i] = p[i] + m[i] * step_size / (np.sqrt(vi) / bc2_sqrt + eps)
 
 
-def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
+def update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr: float, beta1: float, beta2: float,
            eps: float, weight_decay: float) -> None:
+    """One Adam step on every parameter of the list and its moments, in place, one Numba pass per parameter."""
+    for k, (param, grad, exp_avg, exp_avg_sq, step) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, steps)):
+        max_exp_avg_sq = None if max_exp_avg_sqs is None else max_exp_avg_sqs[k]
+        _update_one(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+
+
+def _update_one(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float) -> None:
     """One Adam step on param and its moments, in place. The pass runs on contiguous arrays: a non-contiguous one
     (a parameter that is a transposed view, say) is updated in a contiguous copy, then copied back."""
     t = param.dtype.type

@@ -5,8 +5,16 @@ from .. import get_array_module
 from ..steps import lerp_, with_weight_decay
 
 
-def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
+def update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr: float, beta1: float, beta2: float,
            eps: float, weight_decay: float) -> None:
+    """One Adam step on every parameter of the list and its moments, in place."""
+    for k, (param, grad, exp_avg, exp_avg_sq, step) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, steps)):
+        max_exp_avg_sq = None if max_exp_avg_sqs is None else max_exp_avg_sqs[k]
+        _update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+
+
+def _update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float,
+            eps: float, weight_decay: float) -> None:
     """One Adam step on param and its moments, in place."""
     xp = get_array_module(param)
     grad = with_weight_decay(grad, param, weight_decay)

@@ -3,8 +3,15 @@
 from ..steps import with_weight_decay
 
 
-def update(param, grad, momentum_buffer, lr: float, momentum: float, dampening: float, weight_decay: float,
-           nesterov: bool):
+def update(params, grads, momentum_buffers, lr: float, momentum: float, dampening: float, weight_decay: float,
+           nesterov: bool) -> list:
+    """One step on every parameter of the list (in place); returns their momentum buffers."""
+    return [_update(param, grad, buffer, lr, momentum, dampening, weight_decay, nesterov)
+            for param, grad, buffer in zip(params, grads, momentum_buffers)]
+
+
+def _update(param, grad, momentum_buffer, lr: float, momentum: float, dampening: float, weight_decay: float,
+            nesterov: bool):
     """One step on param (in place); returns the momentum buffer (made at the first step), None without momentum."""
     d = with_weight_decay(grad, param, weight_decay)
     owned = d is not grad  # whether d is a temporary array of ours, free to overwrite

@@ -7,7 +7,7 @@ from typing import Any
 
 from minigan import backend
 from minigan.dispatch import choose, kernel
-from minigan.optim.optimizer import Optimizer
+from minigan.optim.optimizer import Optimizer, one_kind
 from minigan.tensor import Tensor
 
 
@@ -46,9 +46,15 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = xp.zeros(p.shape, p.dtype)
         return state
 
-    def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update_group(self, params: list, grads: list, states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """The Adam kernel on the group's parameters, one call per list of one device and dtype: one launch for all
+        of them on the GPU, a Numba pass per parameter on the CPU."""
         beta1, beta2 = group["betas"]
-        state["step"] += 1
-        kernel("adam", choose("adam", param)).update(param, grad, state["exp_avg"], state["exp_avg_sq"],
-                                                     state.get("max_exp_avg_sq"), state["step"], group["lr"], beta1,
-                                                     beta2, group["eps"], group["weight_decay"])
+        for state in states:
+            state["step"] += 1
+        for kind in one_kind(params):
+            ps, gs, ss = [params[k] for k in kind], [grads[k] for k in kind], [states[k] for k in kind]
+            kernel("adam", choose("adam", ps[0])).update(
+                ps, gs, [s["exp_avg"] for s in ss], [s["exp_avg_sq"] for s in ss],
+                [s["max_exp_avg_sq"] for s in ss] if group["amsgrad"] else None, [s["step"] for s in ss],
+                group["lr"], beta1, beta2, group["eps"], group["weight_decay"])

@@ -116,13 +116,13 @@ class Optimizer:
                 loss = closure()
         with autograd.no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = self.init_state(p, group)
-                    self.update(p.data, p.grad.data, state, group)
+                live = [p for p in group["params"] if p.grad is not None]
+                for p in live:
+                    if p not in self.state:
+                        self.state[p] = self.init_state(p, group)
+                if live:
+                    self.update_group([p.data for p in live], [p.grad.data for p in live],
+                                      [self.state[p] for p in live], group)
         return loss
 
     def init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +132,14 @@ class Optimizer:
     def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Update the array `param` in place from the array `grad` (never written) and the state."""
         raise NotImplementedError
+
+    def update_group(self, params: list, grads: list, states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """Update the arrays of a group's parameters that have gradients, in place: update() on each by default; an
+        optimizer whose kernel takes whole lists at once (one launch on the GPU) overrides this instead, calling its
+        kernel once per list of one_kind()."""
+        for param, grad, state in zip(params, grads, states):
+            self.update(param, grad, state, group)
+
 
     # ---- saving and loading ----
     def state_dict(self) -> dict[str, Any]:
@@ -217,3 +225,11 @@ def _to_param(value, p: Tensor, index, key: str):
     dtype = p.dtype if value.dtype.kind == "f" else value.dtype
     return xp.array(backend.to_device(value, p.device), dtype=dtype, copy=True)
 
+
+def one_kind(params: list) -> list[list[int]]:
+    """The positions of the arrays in params, in lists of one device and one dtype each (what a kernel that
+    updates a list of parameters at once takes)."""
+    kinds: dict = {}
+    for k, p in enumerate(params):
+        kinds.setdefault((backend.device_of(p), p.dtype), []).append(k)
+    return list(kinds.values())

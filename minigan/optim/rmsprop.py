@@ -7,7 +7,7 @@ from typing import Any
 
 from minigan import backend
 from minigan.dispatch import choose, kernel
-from minigan.optim.optimizer import Optimizer
+from minigan.optim.optimizer import Optimizer, one_kind
 from minigan.tensor import Tensor
 
 
@@ -39,8 +39,13 @@ class RMSprop(Optimizer):
             state["grad_avg"] = xp.zeros(p.shape, p.dtype)
         return state
 
-    def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] += 1
-        kernel("rmsprop", choose("rmsprop", param)).update(
-            param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), group["lr"],
-            group["alpha"], group["eps"], group["weight_decay"], group["momentum"])
+    def update_group(self, params: list, grads: list, states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """The RMSprop kernel on the group's parameters, one call per list of one device and dtype."""
+        for state in states:
+            state["step"] += 1
+        for kind in one_kind(params):
+            ps, gs, ss = [params[k] for k in kind], [grads[k] for k in kind], [states[k] for k in kind]
+            kernel("rmsprop", choose("rmsprop", ps[0])).update(
+                ps, gs, [s["square_avg"] for s in ss], [s["grad_avg"] for s in ss] if group["centered"] else None,
+                [s["momentum_buffer"] for s in ss] if group["momentum"] > 0 else None, group["lr"], group["alpha"],
+                group["eps"], group["weight_decay"], group["momentum"])

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from minigan.dispatch import choose, kernel
-from minigan.optim.optimizer import Optimizer
+from minigan.optim.optimizer import Optimizer, one_kind
 from minigan.tensor import Tensor
 
 
@@ -33,9 +33,13 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening 0, got momentum "
                              f"{group['momentum']} and dampening {group['dampening']}")
 
-    def update(self, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
-        buffer = kernel("sgd", choose("sgd", param)).update(
-            param, grad, state.get("momentum_buffer"), group["lr"], group["momentum"], group["dampening"],
-            group["weight_decay"], group["nesterov"])
-        if buffer is not None:
-            state["momentum_buffer"] = buffer
+    def update_group(self, params: list, grads: list, states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """The SGD kernel on the group's parameters, one call per list of one device and dtype."""
+        for kind in one_kind(params):
+            ss = [states[k] for k in kind]
+            buffers = kernel("sgd", choose("sgd", params[kind[0]])).update(
+                [params[k] for k in kind], [grads[k] for k in kind], [s.get("momentum_buffer") for s in ss],
+                group["lr"], group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"])
+            for state, buffer in zip(ss, buffers):
+                if buffer is not None:
+                    state["momentum_buffer"] = buffer

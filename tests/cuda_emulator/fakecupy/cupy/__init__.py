@@ -38,6 +38,11 @@ class ndarray(_np.ndarray):
     def device(self):
         return cuda.Device(0)
 
+    @property
+    def data(self):
+        """CuPy's memory pointer: `.ptr` is the address of the first element (what a kernel's table holds)."""
+        return types.SimpleNamespace(ptr=self.ctypes.data)
+
     def __array_wrap__(self, obj, context=None, return_scalar=False):
         # a ufunc or a reduction on device arrays: one kernel launch on a GPU
         _launched(context[0].__name__ if context else "reduction")
