@@ -101,10 +101,15 @@ __global__ void __launch_bounds__(BLOCK) bn_moments(const T* __restrict__ x, int
 template <typename T>
 __global__ void bn_stats(const double* __restrict__ partial, const T* __restrict__ gamma,
                          const T* __restrict__ beta, int c, int blocks, double eps, T* __restrict__ mean,
-                         T* __restrict__ var, T* __restrict__ invstd, T* __restrict__ scale, T* __restrict__ shift)
+                         T* __restrict__ var, T* __restrict__ invstd, T* __restrict__ scale, T* __restrict__ shift,
+                         T* running_mean, T* running_var, int update_mean, int update_var, T keep, T momentum,
+                         T unbias)
 {
     // Per channel, the `blocks` partial results of bn_moments merged in order: mean, biased variance M2 / M,
-    // invstd = 1 / sqrt(var + eps) (in double, then rounded to T), and the affine map of the normalisation.
+    // invstd = 1 / sqrt(var + eps) (in double, then rounded to T), and the affine map of the normalisation. With
+    // update_mean / update_var, the running statistics move: running = keep running + momentum batch (keep =
+    // 1 - momentum), the variance times unbias = M / (M - 1), each product rounded before the sum, as the
+    // reference rounds them.
     const int ci = blockIdx.x * blockDim.x + threadIdx.x;
     if (ci >= c) return;
     const double* p = partial + 3 * ci * blocks;
@@ -117,6 +122,8 @@ __global__ void bn_stats(const double* __restrict__ partial, const T* __restrict
     var[ci] = T(v);
     invstd[ci] = invstd_t;
     affine(gamma[ci], beta[ci], mean_t, invstd_t, scale[ci], shift[ci]);
+    if (update_mean) running_mean[ci] = mul(keep, running_mean[ci]) + mul(momentum, mean_t);
+    if (update_var) running_var[ci] = mul(keep, running_var[ci]) + mul(mul(momentum, T(v)), unbias);
 }
 
 template <typename T>

@@ -69,13 +69,19 @@ def _channel_sums(x, shift) -> np.ndarray:
     return partial.sum(axis=0)
 
 
-def forward_train(x, gamma, beta, eps: float, negative_slope=None):
-    """y = act(gamma (x - mean) r + beta) with the batch statistics; returns y, mean, var, r."""
+def forward_train(x, gamma, beta, eps: float, negative_slope=None, running_mean=None, running_var=None,
+                  momentum: float = 0.1):
+    """y = act(gamma (x - mean) r + beta) with the batch statistics; returns y, mean, var, r; moves the running
+    statistics given (a few values per channel: plain NumPy, in the contract's order)."""
     xv = _view(x)
     count = xv.shape[0] * xv.shape[2]
     mean64 = _channel_sums(xv, np.empty(0)) / count
     var64 = _channel_sums(xv, mean64) / count
     mean, var = mean64.astype(x.dtype), var64.astype(x.dtype)
+    if running_mean is not None:
+        running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    if running_var is not None:
+        running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
     invstd = (1 / np.sqrt(var64 + eps)).astype(x.dtype)
     scale, shift = _scale_shift(gamma, beta, mean, invstd, x.dtype)
     y = np.empty_like(xv)

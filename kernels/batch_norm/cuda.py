@@ -58,10 +58,12 @@ def _activation(negative_slope, dtype) -> tuple:
     return (0, dtype.type(0)) if negative_slope is None else (1, dtype.type(negative_slope))
 
 
-def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float,
-                  negative_slope: float | None = None) -> tuple:
+def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float, negative_slope: float | None = None,
+                  running_mean: ndarray | None = None, running_var: ndarray | None = None,
+                  momentum: float = 0.1) -> tuple:
     """y = act(gamma (x - mean) r + beta) with the batch's per-channel mean and biased variance var,
-    r = 1 / sqrt(var + eps); returns y, mean, var, r."""
+    r = 1 / sqrt(var + eps); returns y, mean, var, r. The running statistics given move in bn_stats, the launch
+    that computes the batch's."""
     import cupy
 
     x, c, s, m = _view(x)
@@ -70,8 +72,15 @@ def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float,
     partial = cupy.empty((c, blocks, 3), dtype=numpy.float64)
     _SOURCE.launch("bn_moments", x.dtype, 0, x, c, s, m, chunk, partial, grid=(c, blocks))
     mean, var, invstd, scale, shift = (cupy.empty(c, dtype=x.dtype) for _ in range(5))
+    running = [a if a is None or a.flags.c_contiguous else cupy.ascontiguousarray(a)
+               for a in (running_mean, running_var)]
+    t = x.dtype.type
     _SOURCE.launch("bn_stats", x.dtype, c, partial, gamma, beta, c, blocks, numpy.float64(eps), mean, var, invstd,
-                   scale, shift)
+                   scale, shift, *(mean if a is None else a for a in running), running_mean is not None,
+                   running_var is not None, t(1 - momentum), t(momentum), t(m / max(m - 1, 1)))
+    for given, work in zip((running_mean, running_var), running):
+        if given is not None and work is not given:
+            given[...] = work
     y = cupy.empty_like(x)
     _SOURCE.launch("bn_apply", x.dtype, x.size, x, scale, shift, c, s, x.size, *_activation(negative_slope, x.dtype), y)
     return y, mean, var, invstd

@@ -16,12 +16,19 @@ def _activate(z, negative_slope):
     return z if negative_slope is None else get_array_module(z).where(z > 0, z, z * negative_slope)
 
 
-def forward_train(x, gamma, beta, eps: float, negative_slope=None):
-    """y from the batch statistics; also returns the mean, the biased variance and r = 1/sqrt(var + eps)."""
+def forward_train(x, gamma, beta, eps: float, negative_slope=None, running_mean=None, running_var=None,
+                  momentum: float = 0.1):
+    """y from the batch statistics; also returns the mean, the biased variance and r = 1/sqrt(var + eps); moves
+    the running statistics given."""
     xp = get_array_module(x)
     axes = _axes(x)
     mean = x.mean(axis=axes)
     var = x.var(axis=axes)
+    if running_mean is not None:
+        running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    if running_var is not None:
+        count = x.size // x.shape[1]
+        running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
     invstd = 1 / xp.sqrt(var + eps)
     z = (x - _per_channel(mean, x)) * _per_channel(invstd * gamma, x) + _per_channel(beta, x)
     return _activate(z, negative_slope), mean, var, invstd

@@ -31,15 +31,18 @@ def _through_activation(g: Tensor, z, negative_slope, variant: str) -> Tensor:
 
 
 class BatchNormFunction(Function):
-    """y = act(gamma (x - mean) / sqrt(var + eps) + beta) with the batch's per-channel mean and biased variance."""
+    """y = act(gamma (x - mean) / sqrt(var + eps) + beta) with the batch's per-channel mean and biased variance;
+    the running statistics given (arrays) move towards the batch's by momentum in the same kernel call."""
 
-    def __init__(self, eps: float, negative_slope: float | None):
+    def __init__(self, eps: float, negative_slope: float | None, running_mean=None, running_var=None,
+                 momentum: float = 0.1):
         self.eps, self.negative_slope = eps, negative_slope
+        self.running_mean, self.running_var, self.momentum = running_mean, running_var, momentum
 
     def forward(self, x, gamma, beta):
         self.variant = choose("batch_norm", x)
         y, self.mean, self.var, self.invstd = kernel("batch_norm", self.variant).forward_train(
-            x, gamma, beta, self.eps, self.negative_slope)
+            x, gamma, beta, self.eps, self.negative_slope, self.running_mean, self.running_var, self.momentum)
         return y
 
     def backward(self, gy):
@@ -158,13 +161,8 @@ def batch_norm_act(input: Tensor, running_mean: Tensor | None, running_var: Tens
     n = input.numel() // c
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {input.shape}")
-    f = BatchNormFunction(eps, negative_slope)
-    y = f.apply(input, gamma, beta)
-    if running_mean is not None:
-        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * f.mean
-    if running_var is not None:
-        running_var.data[...] = (1 - momentum) * running_var.data + momentum * f.var * (n / (n - 1))
-    return y
+    return BatchNormFunction(eps, negative_slope, None if running_mean is None else running_mean.data,
+                             None if running_var is None else running_var.data, momentum).apply(input, gamma, beta)
 
 
 def _constant(x: Tensor, value: float) -> Tensor:
