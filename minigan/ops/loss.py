@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from minigan.autograd import Function
+from minigan.dispatch import choose, kernel
 from minigan.ops.reduce import log_softmax, mean, sum
-from minigan.ops.shape import flatten, getitem
-from minigan.ops.unary import Softplus, clamp, log
+from minigan.ops.shape import broadcast_to, flatten, getitem
+from minigan.ops.unary import Softplus, clamp, log, sigmoid
 from minigan.tensor import Tensor, arange
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -30,14 +32,71 @@ def _softplus(x: Tensor) -> Tensor:
     return Softplus(1.0, float("inf")).apply(x)
 
 
+class BCEWithLogitsFunction(Function):
+    """The binary cross-entropy of logits x against targets t, reduced as `reduction` says, in one kernel call
+    (kernels/bce_with_logits); its gradient in one more. d/dt = -x (times gy, over n for the mean)."""
+
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, x, t):
+        self.variant = choose("bce_with_logits", x)
+        return kernel("bce_with_logits", self.variant).forward(x, t, self.reduction)
+
+    def backward(self, gy):
+        x, t = self.inputs
+        gx = BCEWithLogitsGrad(self.reduction, self.variant).apply(x, t, gy) if self.needs_input_grad[0] else None
+        gt = -x * _spread(gy, x, self.reduction) if self.needs_input_grad[1] else None
+        return gx, gt
+
+
+class BCEWithLogitsGrad(Function):
+    """gx = g (sigmoid(x) - t) as a function of (x, t, gy), g = gy spread over x's shape (over n for the mean).
+    Its own derivatives: d/dx = ggx g sigmoid'(x), d/dt = -ggx g, d/dgy = the reduction of ggx (sigmoid(x) - t)."""
+
+    def __init__(self, reduction: str, variant: str):
+        self.reduction, self.variant = reduction, variant
+
+    def forward(self, x, t, gy):
+        return kernel("bce_with_logits", self.variant).backward(x, t, gy, self.reduction)
+
+    def backward(self, ggx):
+        x, t, gy = self.inputs
+        g = _spread(gy, x, self.reduction)
+        s = sigmoid(x)
+        g_x = ggx * g * s * (1 - s) if self.needs_input_grad[0] else None
+        g_t = -ggx * g if self.needs_input_grad[1] else None
+        g_gy = None
+        if self.needs_input_grad[2]:
+            g_gy = ggx * (s - t)
+            if self.reduction != "none":
+                g_gy = sum(g_gy) / (x.numel() if self.reduction == "mean" else 1)
+        return g_x, g_t, g_gy
+
+
+def _spread(gy: Tensor, x: Tensor, reduction: str) -> Tensor:
+    """The gradient of the loss's elements: gy itself ('none'), or the 0-d gy broadcast to x's shape, over the
+    number of elements for the mean."""
+    if reduction == "none":
+        return gy
+    g = broadcast_to(gy, x.shape)
+    return g / x.numel() if reduction == "mean" else g
+
+
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                      reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
     """-w [p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] with p = pos_weight, from logits x.
 
     Written as (1 - t) softplus(x) + p t softplus(-x), a sum of two non-negative terms: it neither overflows
-    nor cancels, so a tiny loss (t = 0 and x << 0) keeps its relative precision, and so does its gradient.
+    nor cancels, so a tiny loss (t = 0 and x << 0) keeps its relative precision, and so does its gradient. Without
+    weights, on a float input and a target of its dtype, one kernel computes it (and one its gradient).
     """
     _same_shape("binary_cross_entropy_with_logits", input, target)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be one of {_REDUCTIONS}, got "
+                         f"{reduction!r}")
+    if weight is None and pos_weight is None and input.dtype.kind == "f" and target.dtype == input.dtype:
+        return BCEWithLogitsFunction(reduction).apply(input, target)
     positive = target if pos_weight is None else pos_weight * target
     loss = (1 - target) * _softplus(input) + positive * _softplus(-input)
     if weight is not None:
