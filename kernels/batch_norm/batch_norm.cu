@@ -11,7 +11,10 @@
 // Reductions run in double, in a fixed order, without atomics, so that every run gives the same bits: a (C, B)
 // grid of blocks, block (ci, blk) taking the elements [blk chunk, (blk + 1) chunk) of channel ci; each thread a
 // fixed stride of them, then a tree over the block's threads in shared memory; then one thread per channel
-// combines the B partial results in the order blk = 0, 1, ... . The statistics use Welford's update per thread and
+// combines the B partial results in the order blk = 0, 1, ... . When one block holds a whole channel (B = 1, the
+// usual case in a GAN's deeper layers), bn_train and bn_backward do each pass in one launch instead of three: the
+// block reduces its channel, then normalises (or differentiates) it, with the arithmetic of the three kernels.
+// Inside a channel the elements are walked as (ni, si) pairs stepped without a division per element (Walk). The statistics use Welford's update per thread and
 // Chan's formula to merge (count, mean, sum of squared deviations) triples, which stays accurate when the mean is
 // large against the spread.
 
@@ -239,6 +242,125 @@ __global__ void __launch_bounds__(256) bn_grad_input(const T* __restrict__ x, co
     gx[index] = scale * (g - mean_gz[ci] - x_hat * mean_gzx[ci]);
 }
 
+struct Walk
+{
+    // The elements k = tid, tid + BLOCK, ... of one channel's M = N S, as (ni, si) without a division per element
+    int ni, si, step_n, step_s, s;
+    __device__ Walk(int tid, int s_) : ni(tid / s_), si(tid % s_), step_n(BLOCK / s_), step_s(BLOCK % s_), s(s_) {}
+    __device__ void next()
+    {
+        ni += step_n;
+        si += step_s;
+        if (si >= s) {
+            si -= s;
+            ni += 1;
+        }
+    }
+};
+
+template <typename T>
+__global__ void __launch_bounds__(BLOCK) bn_train(const T* __restrict__ x, const T* __restrict__ gamma,
+                                                 const T* __restrict__ beta, int c, int s, int m, double eps,
+                                                 T* running_mean, T* running_var, int update_mean, int update_var,
+                                                 T keep, T momentum, T unbias, int act, T slope, T* __restrict__ y,
+                                                 T* __restrict__ mean, T* __restrict__ var, T* __restrict__ invstd)
+{
+    // bn_moments, bn_stats and bn_apply for channel ci = blockIdx.x, whole in one block
+    __shared__ double s_count[BLOCK], s_mean[BLOCK], s_m2[BLOCK];
+    __shared__ T s_scale[1], s_shift[1];
+    const int ci = blockIdx.x, tid = threadIdx.x;
+    double count = 0, mu = 0, m2 = 0;
+    Walk w(tid, s);
+    for (int k = tid; k < m; k += BLOCK, w.next()) {
+        const double v = x[(w.ni * c + ci) * s + w.si];
+        count += 1;
+        const double d = v - mu;
+        mu += d / count;
+        m2 += d * (v - mu);
+    }
+    s_count[tid] = count;
+    s_mean[tid] = mu;
+    s_m2[tid] = m2;
+    __syncthreads();
+    for (int width = BLOCK / 2; width > 0; width /= 2) {
+        if (tid < width)
+            merge(s_count[tid], s_mean[tid], s_m2[tid], s_count[tid + width], s_mean[tid + width], s_m2[tid + width]);
+        __syncthreads();
+    }
+    if (tid == 0) {
+        const double v = s_m2[0] / s_count[0];
+        const T mean_t = T(s_mean[0]);
+        const T invstd_t = T(1.0 / sqrt(v + eps));
+        mean[ci] = mean_t;
+        var[ci] = T(v);
+        invstd[ci] = invstd_t;
+        affine(gamma[ci], beta[ci], mean_t, invstd_t, s_scale[0], s_shift[0]);
+        if (update_mean) running_mean[ci] = mul(keep, running_mean[ci]) + mul(momentum, mean_t);
+        if (update_var) running_var[ci] = mul(keep, running_var[ci]) + mul(mul(momentum, T(v)), unbias);
+    }
+    __syncthreads();
+    const T scale = s_scale[0], shift = s_shift[0];
+    Walk a(tid, s);
+    for (int k = tid; k < m; k += BLOCK, a.next()) {
+        const int index = (a.ni * c + ci) * s + a.si;
+        y[index] = activate(normalise(x[index], scale, shift), act, slope);
+    }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(BLOCK) bn_backward(const T* __restrict__ x, const T* __restrict__ gy,
+                                                    const T* __restrict__ gamma, const T* __restrict__ beta,
+                                                    const T* __restrict__ mean, const T* __restrict__ invstd, int c,
+                                                    int s, int m, int act, T slope, T* __restrict__ ggamma,
+                                                    T* __restrict__ gbeta, T* __restrict__ gx)
+{
+    // bn_grad_sums, bn_grad_params and bn_grad_input for channel ci = blockIdx.x, whole in one block
+    __shared__ double s_gz[BLOCK], s_gzx[BLOCK];
+    __shared__ T s_means[2];
+    const int ci = blockIdx.x, tid = threadIdx.x;
+    const T mu = mean[ci], r = invstd[ci];
+    T scale, shift;
+    affine(gamma[ci], beta[ci], mu, r, scale, shift);
+    double sum_gz = 0, sum_gzx = 0;
+    Walk w(tid, s);
+    for (int k = tid; k < m; k += BLOCK, w.next()) {
+        const int index = (w.ni * c + ci) * s + w.si;
+        const T v = x[index];
+        T g = gy[index];
+        if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
+        const T x_hat = (v - mu) * r;
+        sum_gz += double(g);
+        sum_gzx += double(g) * double(x_hat);
+    }
+    s_gz[tid] = sum_gz;
+    s_gzx[tid] = sum_gzx;
+    __syncthreads();
+    for (int width = BLOCK / 2; width > 0; width /= 2) {
+        if (tid < width) {
+            s_gz[tid] += s_gz[tid + width];
+            s_gzx[tid] += s_gzx[tid + width];
+        }
+        __syncthreads();
+    }
+    if (tid == 0) {
+        gbeta[ci] = T(s_gz[0]);
+        ggamma[ci] = T(s_gzx[0]);
+        s_means[0] = T(s_gz[0] / m);
+        s_means[1] = T(s_gzx[0] / m);
+    }
+    __syncthreads();
+    const T mean_gz = s_means[0], mean_gzx = s_means[1];
+    Walk a(tid, s);
+    for (int k = tid; k < m; k += BLOCK, a.next()) {
+        const int index = (a.ni * c + ci) * s + a.si;
+        const T v = x[index];
+        T g = gy[index];
+        if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
+        const T x_hat = (v - mu) * r;
+        gx[index] = scale * (g - mean_gz - x_hat * mean_gzx);
+    }
+}
+
 #ifdef MINIGAN_NVCC_CHECK  // nvcc -DMINIGAN_NVCC_CHECK -c: instantiate every kernel, as CuPy does at run time
 void minigan_nvcc_check()
 {
@@ -256,5 +378,9 @@ void minigan_nvcc_check()
     (void)&bn_grad_params<double>;
     (void)&bn_grad_input<float>;
     (void)&bn_grad_input<double>;
+    (void)&bn_train<float>;
+    (void)&bn_train<double>;
+    (void)&bn_backward<float>;
+    (void)&bn_backward<double>;
 }
 #endif

@@ -1,4 +1,5 @@
-"""Batch normalisation on the GPU: the CUDA C kernels of batch_norm.cu, three launches per pass.
+"""Batch normalisation on the GPU: the CUDA C kernels of batch_norm.cu, one launch per pass where a block holds a
+whole channel (M up to PER_BLOCK elements), else three.
 
 The input is viewed as (N, C, S), S the product of the spatial sizes (1 for (N, C) inputs), so channel c holds
 M = N S elements. Training forward: per-channel partial (count, mean, M2) triples from Welford's update, one per
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from cupy import ndarray
 
 _SOURCE = cuda.Source("batch_norm", ("bn_moments", "bn_stats", "bn_apply", "bn_eval", "bn_grad_sums",
-                                     "bn_grad_params", "bn_grad_input"))
+                                     "bn_grad_params", "bn_grad_input", "bn_train", "bn_backward"))
 PER_BLOCK = 4096  # elements of a channel that one block of the reductions takes (16 per thread), at least
 MAX_BLOCKS = 65535  # blocks per channel: the limit of a grid's second dimension
 
@@ -69,20 +70,27 @@ def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float, negativ
     x, c, s, m = _view(x)
     gamma, beta = _channels(x.dtype, gamma, beta)
     blocks, chunk = _blocks(m)
-    partial = cupy.empty((c, blocks, 3), dtype=numpy.float64)
-    _SOURCE.launch("bn_moments", x.dtype, 0, x, c, s, m, chunk, partial, grid=(c, blocks))
-    mean, var, invstd, scale, shift = (cupy.empty(c, dtype=x.dtype) for _ in range(5))
+    mean, var, invstd = (cupy.empty(c, dtype=x.dtype) for _ in range(3))
+    y = cupy.empty_like(x)
     running = [a if a is None or a.flags.c_contiguous else cupy.ascontiguousarray(a)
                for a in (running_mean, running_var)]
     t = x.dtype.type
-    _SOURCE.launch("bn_stats", x.dtype, c, partial, gamma, beta, c, blocks, numpy.float64(eps), mean, var, invstd,
-                   scale, shift, *(mean if a is None else a for a in running), running_mean is not None,
-                   running_var is not None, t(1 - momentum), t(momentum), t(m / max(m - 1, 1)))
+    moving = (*(mean if a is None else a for a in running), running_mean is not None, running_var is not None,
+              t(1 - momentum), t(momentum), t(m / max(m - 1, 1)))
+    act = _activation(negative_slope, x.dtype)
+    if blocks == 1:  # a block per channel holds it whole: one launch
+        _SOURCE.launch("bn_train", x.dtype, 0, x, gamma, beta, c, s, m, numpy.float64(eps), *moving, *act, y, mean,
+                       var, invstd, grid=(c,))
+    else:
+        partial = cupy.empty((c, blocks, 3), dtype=numpy.float64)
+        _SOURCE.launch("bn_moments", x.dtype, 0, x, c, s, m, chunk, partial, grid=(c, blocks))
+        scale, shift = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
+        _SOURCE.launch("bn_stats", x.dtype, c, partial, gamma, beta, c, blocks, numpy.float64(eps), mean, var,
+                       invstd, scale, shift, *moving)
+        _SOURCE.launch("bn_apply", x.dtype, x.size, x, scale, shift, c, s, x.size, *act, y)
     for given, work in zip((running_mean, running_var), running):
         if given is not None and work is not given:
             given[...] = work
-    y = cupy.empty_like(x)
-    _SOURCE.launch("bn_apply", x.dtype, x.size, x, scale, shift, c, s, x.size, *_activation(negative_slope, x.dtype), y)
     return y, mean, var, invstd
 
 
@@ -110,12 +118,17 @@ def backward(x: ndarray, gamma: ndarray, beta: ndarray, mean: ndarray, invstd: n
     gamma, beta, mean, invstd = _channels(x.dtype, gamma, beta, mean, invstd)
     act = _activation(negative_slope, x.dtype)
     blocks, chunk = _blocks(m)
+    ggamma, gbeta = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
+    gx = cupy.empty_like(x)
+    if blocks == 1:  # a block per channel holds it whole: one launch
+        _SOURCE.launch("bn_backward", x.dtype, 0, x, gy, gamma, beta, mean, invstd, c, s, m, *act, ggamma, gbeta, gx,
+                       grid=(c,))
+        return gx, ggamma, gbeta
     partial = cupy.empty((c, blocks, 2), dtype=numpy.float64)
     _SOURCE.launch("bn_grad_sums", x.dtype, 0, x, gy, gamma, beta, mean, invstd, c, s, m, chunk, *act, partial,
                    grid=(c, blocks))
-    ggamma, gbeta, mean_gz, mean_gzx = (cupy.empty(c, dtype=x.dtype) for _ in range(4))
+    mean_gz, mean_gzx = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
     _SOURCE.launch("bn_grad_params", x.dtype, c, partial, c, blocks, m, ggamma, gbeta, mean_gz, mean_gzx)
-    gx = cupy.empty_like(x)
     _SOURCE.launch("bn_grad_input", x.dtype, x.size, x, gy, gamma, beta, mean, invstd, mean_gz, mean_gzx, c, s, x.size,
                    *act, gx)
     return gx, ggamma, gbeta
