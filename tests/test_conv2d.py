@@ -314,3 +314,102 @@ def test_against_torch(variant, device, selected, matches_torch, case):
         return lambda x, W, b: f.conv2d(x, W, b, stride=stride, padding=padding, dilation=dilation)
 
     matches_torch(make, arrays)
+
+
+# ---- the CUDA variant's kernels, each of them (cuda.paths lists those that can compute a convolution) ----
+
+def cuda_kernels():
+    return dispatch.kernel(OPERATOR, "cuda")
+
+
+def check_cuda_paths(g: Convolution, dtype: str, seed: int, splits=(1, 3)) -> None:
+    """The forward on every kernel that can compute g (the direct kernels for few channels, the implicit GEMM with
+    either block tile, reading the filter packed and as it is) and the weight gradient on either GEMM tile with one
+    and with several K-splits, against the reference."""
+    cuda = cuda_kernels()
+    x, W, b, gy = draw_arrays(seed, dtype, g.input_shape, g.weight_shape, g.bias_shape, g.output_shape)
+    x_d, W_d, b_d, gy_d = (place(a, "cuda") for a in (x, W, b, gy))
+    expected = reference.forward(x, W, b, *g.arguments)
+    floor = sum_floor(g.terms, amax(x) * amax(W)) + amax(b)
+    usable = cuda.paths(g.input_shape, g.weight_shape, *g.arguments)
+    assert {"gemm64", "gemm128"} <= set(usable)
+    for path in usable:
+        for pack in (False, True) if path.startswith("gemm") else (None,):
+            y = cuda.convolve(x_d, W_d, b_d, *g.arguments, path=path, pack=pack)
+            assert_close(y, expected, floor, f"forward on {path}, packed filter {pack}", device="cuda")
+    expected = reference.backward_filter(x, gy, g.kernel, *g.arguments)
+    floor = sum_floor(g.n * np.prod(g.output_size), amax(x) * amax(gy))
+    for path in ("gemm64", "gemm128"):
+        for s in splits:
+            gW = cuda.weight_gradient(x_d, gy_d, g.kernel, *g.arguments, path=path, splits=s)
+            assert_close(gW, expected, floor, f"weight gradient on {path}, {s} K-splits", device="cuda")
+
+
+@pytest.mark.gpu
+@settings(max_examples=40)
+@given(g=convolutions(max_batch=2, max_channels=20), dtype=dtypes(), seed=seeds())
+def test_every_cuda_kernel_path(g, dtype, seed):
+    check_cuda_paths(g, dtype, seed)
+
+
+CUDA_CASES = {  # more output channels than one GEMM tile holds, channels both below and above the K-slice
+    "two-m-tiles-of-64": Convolution(2, 9, 70, (6, 5), (3, 3), (1, 2), (1, 1), (1, 1)),
+    "two-m-tiles-of-128": Convolution(1, 20, 130, (5, 6), (2, 3), (1, 1), (1, 0), (2, 1)),
+    "many-pixels": Convolution(3, 5, 6, (20, 19), (3, 2), (1, 1), (2, 1), (1, 2)),
+}
+
+
+@pytest.mark.gpu
+@DTYPES
+@pytest.mark.parametrize("g", CUDA_CASES.values(), ids=CUDA_CASES.keys())
+def test_every_cuda_kernel_path_on_large_tiles(g, dtype):
+    check_cuda_paths(g, dtype, 3, splits=(1, 2))
+
+
+@pytest.mark.gpu
+def test_thin_layers_take_the_direct_cuda_kernels():
+    """1 to 3 input channels (DCGAN's first discriminator layer) run on thin_in, 1 to 3 output channels (its last
+    layer, and the generator's last) on thin_out, the deep layers on the implicit GEMMs; the direct kernels match the
+    reference, thin_out also with its channels split over thread groups and its filter in several chunks."""
+    cuda = cuda_kernels()
+    one = ((1, 1),)
+    assert cuda.paths((128, 3, 64, 64), (64, 3, 4, 4), (2, 2), (1, 1), *one)[0] == "thin_in"
+    assert cuda.paths((128, 512, 4, 4), (1, 512, 4, 4), (1, 1), (0, 0), *one)[0] == "thin_out"
+    assert cuda.paths((128, 64, 32, 32), (64, 3, 4, 4), (2, 2), (1, 1), *one, (0, 0))[0] == "thin_out"
+    assert cuda.paths((128, 64, 32, 32), (128, 64, 4, 4), (2, 2), (1, 1), *one)[0] == "gemm128"
+    assert cuda.paths((128, 256, 8, 8), (512, 256, 5, 5), (2, 2), (2, 2), *one)[0] == "gemm64"
+    cases = [("thin_in", Convolution(2, 3, 40, (20, 36), (4, 4), (2, 2), (1, 1))),
+             ("thin_in", Convolution(1, 1, 5, (9, 40), (5, 3), (1, 2), (2, 0), (1, 2))),
+             ("thin_out", Convolution(2, 40, 3, (3, 3), (5, 5), padding=(2, 2))),
+             ("thin_out", Convolution(300, 2, 1, (1, 2), (1, 2)))]
+    for dtype in ("float64", "float32"):
+        for k, (path, g) in enumerate(cases):
+            assert cuda.paths(g.input_shape, g.weight_shape, *g.arguments)[0] == path
+            x, W, b = draw_arrays(k, dtype, g.input_shape, g.weight_shape, g.bias_shape)
+            y = cuda.forward(place(x, "cuda"), place(W, "cuda"), place(b, "cuda"), *g.arguments)
+            assert_close(y, reference.forward(x, W, b, *g.arguments), sum_floor(g.terms, amax(x) * amax(W)) + amax(b),
+                         f"{path} on {g}", device="cuda")
+
+
+@pytest.mark.gpu
+@DTYPES
+def test_cuda_split_k_weight_gradient_is_bit_reproducible(dtype, monkeypatch):
+    """A weight gradient split along K over blocks gives the same bits whatever order the blocks run in (the
+    emulator's GPUEMU_ORDER; on a GPU, whatever the scheduler does): the partial sums are added by a second kernel
+    in a fixed order. The plan splits K where the output has few tiles and K is long (DCGAN's first discriminator
+    layer at batch 128), not where the product is small."""
+    cuda = cuda_kernels()
+    assert cuda.weight_plan((128, 3, 64, 64), (128, 64, 32, 32), (4, 4)) == ("gemm64", cuda.BLOCKS)
+    x, gy = draw_arrays(5, dtype, (8, 6, 32, 32), (8, 10, 16, 16))
+    assert cuda.weight_plan(x.shape, gy.shape, (5, 5))[1] == 1
+    geometry = ((2, 2), (2, 2), (1, 1))
+    x_d, gy_d = place(x, "cuda"), place(gy, "cuda")
+    expected = reference.backward_filter(x, gy, (5, 5), *geometry)
+    runs = []
+    for order in ("ascending", "descending", "random"):
+        monkeypatch.setenv("GPUEMU_ORDER", order)
+        runs.append(cuda.weight_gradient(x_d, gy_d, (5, 5), *geometry, splits=8))
+    assert_close(runs[0], expected, sum_floor(8 * 16 * 16, amax(x) * amax(gy)), "split-K weight gradient",
+                 device="cuda")
+    for k, run in enumerate(runs[1:]):
+        assert_same_bits(run, runs[0], f"run {k + 1}")

@@ -244,3 +244,46 @@ def test_against_torch(variant, device, selected, matches_torch, case):
 
     matches_torch(make, arrays)
 
+
+# ---- the CUDA variant's kernels, each of them (conv2d's cuda.paths lists those that can compute one) ----
+
+def check_cuda_paths(g: Convolution, dtype: str, seed: int) -> None:
+    """The forward on every kernel that can compute g (thin_out for few output channels, the implicit GEMM with
+    either block tile, reading the filter packed and as it is), each split into the stride phases, against the
+    reference."""
+    cuda = dispatch.kernel("conv2d", "cuda")
+    x, W, b = draw_arrays(seed, dtype, g.input_shape, g.weight_shape, g.bias_shape)
+    x_d, W_d, b_d = (place(a, "cuda") for a in (x, W, b))
+    floor = sum_floor(g.terms, amax(x) * amax(W)) + amax(b)
+    usable = cuda.paths(g.input_shape, g.weight_shape, g.stride, g.padding, g.dilation, g.output_padding)
+    assert {"gemm64", "gemm128"} <= set(usable) and "thin_in" not in usable
+    for bias, bias_d in ((b, b_d), (None, None)):
+        expected = reference.forward(x, W, bias, *g.arguments)
+        for path in usable:
+            for pack in (False, True) if path.startswith("gemm") else (None,):
+                y = cuda.convolve(x_d, W_d, bias_d, g.stride, g.padding, g.dilation, output_padding=g.output_padding,
+                                  path=path, pack=pack)
+                assert_close(y, expected, floor + amax(bias), f"forward on {path}, packed filter {pack}, bias "
+                             f"{bias is not None}", device="cuda")
+
+
+@pytest.mark.gpu
+@settings(max_examples=40)
+@given(g=convolutions(transposed=True, max_batch=2, max_channels=20), dtype=dtypes(), seed=seeds())
+def test_every_cuda_kernel_path(g, dtype, seed):
+    check_cuda_paths(g, dtype, seed)
+
+
+CUDA_CASES = {  # more output channels than one GEMM tile holds; phases that no tap reaches (stride and dilation 2)
+    "two-m-tiles-of-64": Convolution(2, 9, 70, (3, 4), (3, 3), (2, 2), (1, 1), (1, 1), (1, 0), True),
+    "two-m-tiles-of-128": Convolution(1, 20, 130, (3, 2), (4, 3), (2, 3), (1, 0), (1, 1), (1, 2), True),
+    "phases-without-taps": Convolution(2, 5, 4, (4, 3), (3, 2), (2, 2), (1, 0), (2, 2), (1, 1), True),
+    "many-pixels": Convolution(2, 6, 5, (9, 10), (5, 4), (3, 2), (2, 1), (1, 3), (2, 1), True),
+}
+
+
+@pytest.mark.gpu
+@DTYPES
+@pytest.mark.parametrize("g", CUDA_CASES.values(), ids=CUDA_CASES.keys())
+def test_every_cuda_kernel_path_on_large_tiles(g, dtype):
+    check_cuda_paths(g, dtype, 4)

@@ -110,3 +110,45 @@ print(len(runtime.LAUNCH_LOG) - start)
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["7"]
+
+
+CALLS = r"""
+#define SYNC_ALL() sync_all()
+__device__ inline void sync_all() { __syncthreads(); }
+template <typename T>
+__device__ inline void reverse_into(T* out, const T* x)
+{
+    // two levels down from the kernel, and through a macro: the barrier of sync_all
+    __shared__ __align__(16) T s[64];
+    s[threadIdx.x] = x[threadIdx.x];
+    SYNC_ALL();
+    out[threadIdx.x] = s[63 - threadIdx.x];
+}
+template <typename T>
+__device__ inline T twice(T v) { return v + v; }
+template <typename T>
+__global__ void reverse(const T* x, T* out) { reverse_into<T>(out, x); }
+template <typename T>
+__global__ void doubled(const T* x, T* out) { out[threadIdx.x] = twice(x[threadIdx.x]); }
+"""
+
+
+@pytest.mark.parametrize("racecheck", [False, True], ids=["plain", "racecheck"])
+def test_a_kernel_runs_as_fibers_when_it_can_reach_a_barrier(racecheck):
+    """A kernel that reaches a barrier through __device__ functions or macros runs as fibers (it would report a
+    barrier reached in direct mode otherwise), while a kernel of the same file that reaches none runs in direct
+    mode; a 16-byte aligned shared array is rewritten for the race check like any other."""
+    from gpuemu.build import racecheck_rewrite, uses_barrier
+
+    if not racecheck:
+        assert uses_barrier(CALLS, "reverse") and not uses_barrier(CALLS, "doubled")
+    else:
+        assert 'static gpuemu::Shared<T, 64> s{"s"};' in racecheck_rewrite(CALLS)
+    lib = Library(build("#define __align__(n) __attribute__((aligned(n)))\n" + CALLS,
+                        ["reverse<float>", "doubled<float>"], racecheck=racecheck))
+    x, out = np.arange(64, dtype=np.float32), np.zeros(64, np.float32)
+    for order in ("ascending", "random"):
+        lib.launch("reverse<float>", (1,), (64,), (x, out), order=order, seed=2, is_device_array=device)
+        np.testing.assert_array_equal(out, x[::-1])
+    lib.launch("doubled<float>", (1,), (64,), (x, out), is_device_array=device)
+    np.testing.assert_array_equal(out, 2 * x)

@@ -52,6 +52,11 @@ def test_every_variant_implements_the_contract(op):
             assert bare(inspect.signature(getattr(module, name))) == expected, f"{op}/{variant}.py: {name}"
 
 
+def test_every_conv2d_variant_says_whether_it_reads_columns():
+    for variant in dispatch.variants("conv2d"):
+        assert isinstance(dispatch.kernel("conv2d", variant).COLUMNS, bool), variant
+
+
 def test_paired_operators_have_the_same_variants():
     """conv_transpose2d's gradients run on conv2d's kernels of the same variant."""
     assert dispatch.variants("conv2d") == dispatch.variants("conv_transpose2d")

@@ -10,7 +10,10 @@ adjoint (each pixel the sum of the column entries copied from it), which is also
 step. The columns are each variant's own layout: only the variant that made them reads them.
 
 Every variant provides exactly the functions of CONTRACT, with these parameters. Sizes, strides, paddings and
-dilations are pairs (rows, columns); b and bias may be None.
+dilations are pairs (rows, columns); b and bias may be None. Every variant also states COLUMNS: whether its forward
+and backward_filter read the columns they are given (the reference and the CPU kernels do: the columns made once
+serve the forward and the weight gradient); a variant that computes from x in place (COLUMNS = False) ignores them,
+and minigan.ops then never makes them.
 """
 
 CONTRACT = {

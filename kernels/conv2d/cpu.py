@@ -20,6 +20,8 @@ from .. import threads
 from ..chwn import from_chwn, to_chwn
 from . import output_size
 
+COLUMNS = True  # forward and backward_filter read the columns given
+
 
 @njit(cache=True, nogil=True)
 def _im2col(lo, hi, chunk, x_t, kh, kw, sh, sw, dh, dw, col):

@@ -5,6 +5,8 @@ fast kernels. Its columns are laid out as col[n, c, u, v, i, j], an (N, C, kh, k
 from .. import get_array_module
 from . import output_size
 
+COLUMNS = True  # forward and backward_filter read the columns given
+
 
 def _taps(u: int, v: int, out_hw, stride, dilation) -> tuple:
     """The strided window of x_pad that kernel tap (u, v) reads for all output pixels."""

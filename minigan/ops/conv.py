@@ -6,7 +6,7 @@ convolution. So gradients of every order run on the same three kernels.
 
 Each Function chooses its kernel variant when it runs forward (minigan.dispatch) and hands it to the gradient
 Functions it makes, which run on the same variant: the im2col columns that conv2d keeps for its weight gradient
-are in that variant's own layout.
+are in that variant's own layout (and made only for a variant that reads them, COLUMNS).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from minigan.autograd import Function, is_grad_enabled
 from minigan.dispatch import choose, kernel
 from minigan.kernels.conv_transpose2d import output_size as transposed_output_size
 from minigan.tensor import Tensor
+
+
+def _columns(k, x, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """im2col(x) by the conv2d variant k, for a variant that reads columns (k.COLUMNS); None for one that does not."""
+    return k.im2col(x, kernel_size, stride, padding, dilation) if k.COLUMNS else None
 
 
 def _crop(y: Tensor, size: tuple) -> Tensor:
@@ -42,7 +47,8 @@ class Conv2dFunction(Function):
     def forward(self, x, W, b):
         self.variant = self.variant or choose("conv2d", x)
         k = kernel("conv2d", self.variant)
-        col = self.col if self.col is not None else k.im2col(x, W.shape[2:], self.stride, self.padding, self.dilation)
+        col = self.col if self.col is not None else _columns(k, x, W.shape[2:], self.stride, self.padding,
+                                                             self.dilation)
         self.col = col if self.keep_col else None
         return k.forward(x, W, b, self.stride, self.padding, self.dilation, col=col)
 
@@ -80,7 +86,7 @@ class ConvTranspose2dFunction(Function):
         gx = gW = gb = None
         col = None
         if self.needs_input_grad[0] or self.needs_input_grad[1]:
-            col = kernel("conv2d", v).im2col(gy.data, W.shape[2:], s, p, d)
+            col = _columns(kernel("conv2d", v), gy.data, W.shape[2:], s, p, d)
         if self.needs_input_grad[0]:
             gx = _crop(Conv2dFunction(s, p, d, keep_col=True, col=col, variant=v).apply(gy, W, None), x.shape[2:])
         if self.needs_input_grad[1]:

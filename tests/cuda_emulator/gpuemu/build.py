@@ -4,9 +4,10 @@
 
 The translation unit is: the shim (forced include), the .cu source (with `__shared__ T a[N], b[N];` rewritten to
 checked gpuemu::Shared<T, N> arrays when racecheck is set), then one registration per name expression, e.g.
-`bn_moments<float>`, exactly the strings CuPy's RawModule(name_expressions=...) would be given. A kernel whose body,
-or any __device__ function of the file, contains a barrier or a warp collective runs as fibers; the others run in
-direct mode (a plain loop over the threads).
+`bn_moments<float>`, exactly the strings CuPy's RawModule(name_expressions=...) would be given. A kernel that can
+reach a barrier or a warp collective runs as fibers: its body contains one, or names a __device__ function or a
+macro of the file that contains one or names another such (followed through every level); the others run in direct
+mode (a plain loop over the threads).
 """
 
 from __future__ import annotations
@@ -38,19 +39,38 @@ def _strip_comments(code: str) -> str:
     return re.sub(r"//[^\n]*", " ", code)
 
 
+def _barrier_names(clean: str) -> set:
+    """The __device__ functions and macros of the source that can reach a barrier: those whose text contains one,
+    then, until nothing changes, those whose text names one of them."""
+    texts: dict = {}
+    for m in re.finditer(r"__device__[^;{]*?\b(\w+)\s*\(", clean):
+        texts[m.group(1)] = texts.get(m.group(1), "") + _body(clean, m.end())
+    for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+(\w+)((?:[^\n]*\\\n)*[^\n]*)", clean, flags=re.MULTILINE):
+        texts[m.group(1)] = texts.get(m.group(1), "") + m.group(2)
+    names = {name for name, text in texts.items() if BARRIER.search(text)}
+    while True:
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b") if names else None
+        more = {name for name, text in texts.items() if name not in names and pattern and pattern.search(text)}
+        if not more:
+            return names
+        names |= more
+
+
 def uses_barrier(code: str, kernel: str) -> bool:
     clean = _strip_comments(code)
-    device_fns = [m.start() for m in re.finditer(r"__device__[^;{]*\(", clean)]
-    if any(BARRIER.search(_body(clean, s)) for s in device_fns):
-        return True
     m = re.search(r"__global__[^;{]*?\b" + re.escape(kernel) + r"\s*\(", clean)
     if m is None:
         raise ValueError(f"no __global__ {kernel} in the source")
-    return bool(BARRIER.search(_body(clean, m.end())))
+    body = _body(clean, m.end())
+    if BARRIER.search(body):
+        return True
+    names = _barrier_names(clean)
+    return bool(names) and re.search(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b", body) is not None
 
 
 def racecheck_rewrite(code: str) -> str:
-    """`__shared__ T a[N], b[N];` -> `static gpuemu::Shared<T, N> a{"a"}, b{"b"};` (1-D arrays of one size)."""
+    """`__shared__ T a[N], b[N];` -> `static gpuemu::Shared<T, N> a{"a"}, b{"b"};` (1-D arrays of one size; an
+    `__align__(n)` after `__shared__` is dropped: the checked arrays are only ever read element by element)."""
     def repl(m):
         typ, decls = m.group(1), m.group(2)
         items = [d.strip() for d in decls.split(",")]
@@ -60,7 +80,7 @@ def racecheck_rewrite(code: str) -> str:
         size = parsed[0].group(2)
         names = ", ".join(f'{p.group(1)}{{"{p.group(1)}"}}' for p in parsed)
         return f"static gpuemu::Shared<{typ}, {size}> {names};"
-    return re.sub(r"__shared__\s+([\w:<>]+)\s+([^;]+);", repl, code)
+    return re.sub(r"__shared__\s+(?:__align__\s*\(\s*\w+\s*\)\s+)?([\w:<>]+)\s+([^;]+);", repl, code)
 
 
 def build(code: str, name_expressions, sanitize: str = "", racecheck: bool = False, opt: str = "-O1") -> str:
