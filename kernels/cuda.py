@@ -85,3 +85,45 @@ class Source:
         if 0 in grid:
             return
         self.function(name, dtype)(grid, (BLOCK,), tuple(_argument(self.op, a) for a in args))
+
+
+class ParameterLists:
+    """The arrays of a list of parameters (each parameter's arrays: the parameter, its gradient, its state) laid
+    out for one launch of an optimizer kernel: a table of their addresses on the device, one row per parameter,
+    and the work cut in chunks of CHUNK elements of one parameter, one block per chunk.
+
+    Arrays that are not C-contiguous are worked on in contiguous copies (one per array, however often it appears),
+    which write_back() copies back into the arrays of the columns `written` (the kernel's outputs)."""
+
+    CHUNK = 16 * BLOCK
+
+    def __init__(self, op: str, rows: list[list], written: tuple[int, ...]):
+        import cupy
+
+        copies = {}
+        self.rows, self.written = rows, written
+        self.work = [[a if a.flags.c_contiguous else copies.setdefault(id(a), cupy.ascontiguousarray(a)) for a in row]
+                     for row in rows]
+        dtype = self.work[0][0].dtype
+        for k, row in enumerate(self.work):
+            if any(a.dtype != dtype or a.shape != row[0].shape for a in row) or row[0].size > MAX_ELEMENTS:
+                raise ValueError(f"{op}: the arrays of parameter {k} are not all of shape {row[0].shape} and "
+                                 f"dtype {dtype} (or are too large for 32-bit indices)")
+        self.dtype = dtype
+        sizes = [row[0].size for row in self.work]
+        chunks = [(k, start) for k, n in enumerate(sizes) for start in range(0, n, self.CHUNK)]
+        self.blocks = len(chunks)
+        self.table = cupy.asarray(numpy.array([[a.data.ptr for a in row] for row in self.work], dtype=numpy.uint64))
+        self.sizes = cupy.asarray(numpy.array(sizes, dtype=numpy.int32))
+        self.chunk_param = cupy.asarray(numpy.array([k for k, _ in chunks], dtype=numpy.int32))
+        self.chunk_start = cupy.asarray(numpy.array([s for _, s in chunks], dtype=numpy.int32))
+
+    def arguments(self) -> tuple:
+        """What the optimizer kernels take first: the table, the sizes, the chunks and the chunk size."""
+        return self.table, self.sizes, self.chunk_param, self.chunk_start, self.CHUNK
+
+    def write_back(self) -> None:
+        for row, work in zip(self.rows, self.work):
+            for column in self.written:
+                if work[column] is not row[column]:
+                    row[column][...] = work[column]

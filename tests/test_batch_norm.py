@@ -200,8 +200,10 @@ def test_backward(variant, device, activation, case, slope):
     assert_close(gx, e_gx, floor, f"gx, negative_slope {s}", device=device)
 
 
-LARGE = {  # several of the GPU kernels' blocks per channel (4096 elements each), and a ragged last one
+LARGE = {  # several of the GPU kernels' blocks per channel (4096 elements each), and a ragged last one; or, with
+    # many channels, one block taking a channel of more than 4096 elements whole
     "4d-4-blocks": (64, 3, 16, 16),
+    "4d-whole-channels": (10, 64, 20, 25),
     "4d-ragged": (3, 2, 50, 41),
     "2d-one-block": (4096, 3),
     "2d-ragged": (5001, 2),

@@ -19,8 +19,7 @@ __device__ __forceinline__ double root(double a) { return __dsqrt_rn(a); }
 
 template <typename T>
 __global__ void __launch_bounds__(256) adam_update(const unsigned long long* __restrict__ table,
-                                                   const int* __restrict__ sizes,
-                                                   const int* __restrict__ chunk_param,
+                                                   const int* __restrict__ sizes, const int* __restrict__ chunk_param,
                                                    const int* __restrict__ chunk_start, int chunk,
                                                    const T* __restrict__ step_size, const T* __restrict__ bc2_sqrt,
                                                    int amsgrad, T decay, T w, T one_minus_w, int small_w, T c2, T b2,

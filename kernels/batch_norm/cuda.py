@@ -1,5 +1,5 @@
-"""Batch normalisation on the GPU: the CUDA C kernels of batch_norm.cu, one launch per pass where a block holds a
-whole channel (M up to PER_BLOCK elements), else three.
+"""Batch normalisation on the GPU: the CUDA C kernels of batch_norm.cu, one launch per pass where a block takes a
+whole channel (whole()), else three.
 
 The input is viewed as (N, C, S), S the product of the spatial sizes (1 for (N, C) inputs), so channel c holds
 M = N S elements. Training forward: per-channel partial (count, mean, M2) triples from Welford's update, one per
@@ -30,6 +30,8 @@ _SOURCE = cuda.Source("batch_norm", ("bn_moments", "bn_stats", "bn_apply", "bn_e
                                      "bn_grad_params", "bn_grad_input", "bn_train", "bn_backward"))
 PER_BLOCK = 4096  # elements of a channel that one block of the reductions takes (16 per thread), at least
 MAX_BLOCKS = 65535  # blocks per channel: the limit of a grid's second dimension
+WHOLE = 32768  # the most elements of a channel that one block takes whole, when the channels alone fill the GPU
+FILL = 64  # channels enough to keep the GPU busy with one block each
 
 
 def _view(x: ndarray) -> tuple:
@@ -39,6 +41,12 @@ def _view(x: ndarray) -> tuple:
     x = cupy.ascontiguousarray(x)
     c, s = x.shape[1], math.prod(x.shape[2:])
     return x, c, s, x.shape[0] * s
+
+
+def whole(c: int, m: int) -> bool:
+    """Whether one block per channel takes each pass whole (one launch): for a channel of one block's elements,
+    or of up to WHOLE elements when there are FILL channels or more."""
+    return m <= PER_BLOCK or (m <= WHOLE and c >= FILL)
 
 
 def _blocks(m: int) -> tuple[int, int]:
@@ -78,7 +86,7 @@ def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float, negativ
     moving = (*(mean if a is None else a for a in running), running_mean is not None, running_var is not None,
               t(1 - momentum), t(momentum), t(m / max(m - 1, 1)))
     act = _activation(negative_slope, x.dtype)
-    if blocks == 1:  # a block per channel holds it whole: one launch
+    if whole(c, m):
         _SOURCE.launch("bn_train", x.dtype, 0, x, gamma, beta, c, s, m, numpy.float64(eps), *moving, *act, y, mean,
                        var, invstd, grid=(c,))
     else:
@@ -120,7 +128,7 @@ def backward(x: ndarray, gamma: ndarray, beta: ndarray, mean: ndarray, invstd: n
     blocks, chunk = _blocks(m)
     ggamma, gbeta = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
     gx = cupy.empty_like(x)
-    if blocks == 1:  # a block per channel holds it whole: one launch
+    if whole(c, m):
         _SOURCE.launch("bn_backward", x.dtype, 0, x, gy, gamma, beta, mean, invstd, c, s, m, *act, ggamma, gbeta, gx,
                        grid=(c,))
         return gx, ggamma, gbeta

@@ -1,5 +1,6 @@
 // The binary cross-entropy of logits, compiled through CuPy by kernels/bce_with_logits/cuda.py:
-// l = (1 - t) softplus(x) + t softplus(-x), softplus(x) = max(x, 0) + log1p(exp(-|x|)); gx = g (sigmoid(x) - t).
+// l = (1 - t) softplus(x) + t softplus(-x), softplus(x) = max(x, 0) + log1p(exp(-|x|));
+// gx = g ((1 - t) sigmoid(x) - t sigmoid(-x)), both sigmoids from one exp(-|x|), each accurate in its tail.
 // The mean or the sum is taken by one block in double, each thread a fixed stride of the elements, then a tree in
 // shared memory: a fixed order, so every run gives the same bits (the losses of a GAN step have a batch of
 // elements: one block suffices).
@@ -13,10 +14,12 @@ __device__ inline T softplus(T x)
 }
 
 template <typename T>
-__device__ inline T sigmoid(T x)
+__device__ inline T slope(T x, T t)
 {
+    // (1 - t) sigmoid(x) - t sigmoid(-x)
     const T e = exp(-fabs(x));
-    return x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+    const T big = T(1) / (T(1) + e), small = e / (T(1) + e);
+    return x >= T(0) ? (T(1) - t) * big - t * small : (T(1) - t) * small - t * big;
 }
 
 template <typename T>
@@ -51,11 +54,11 @@ __global__ void __launch_bounds__(BLOCK) bce_backward(const T* __restrict__ x, c
                                                      const T* __restrict__ gy, int total, int scalar, int mean,
                                                      T* __restrict__ gx)
 {
-    // gx[i] = g (sigmoid(x[i]) - t[i]), g = gy[0] (over total for the mean) or gy[i]
+    // gx[i] = g slope(x[i], t[i]), g = gy[0] (over total for the mean) or gy[i]
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
     const T g = scalar ? (mean ? gy[0] / T(total) : gy[0]) : gy[i];
-    gx[i] = g * (sigmoid(x[i]) - t[i]);
+    gx[i] = g * slope(x[i], t[i]);
 }
 
 #ifdef MINIGAN_NVCC_CHECK  // nvcc -DMINIGAN_NVCC_CHECK -c: instantiate every kernel, as CuPy does at run time

@@ -30,7 +30,7 @@ def forward(x: ndarray, t: ndarray, reduction: str) -> ndarray:
 
 
 def backward(x: ndarray, t: ndarray, gy: ndarray, reduction: str) -> ndarray:
-    """gx = gy (sigmoid(x) - t), gy over the number of elements for 'mean'."""
+    """gx = gy ((1 - t) sigmoid(x) - t sigmoid(-x)), gy over the number of elements for 'mean'."""
     import cupy
 
     shape = x.shape  # ascontiguousarray makes a 0-d array 1-d

@@ -4,11 +4,12 @@ the test oracle of the CUDA kernels."""
 from .. import get_array_module
 
 
-def _sigmoid(x):
-    """1 / (1 + exp(-x)), as e / (1 + e) with e = exp(x) for x < 0: no overflow in either tail."""
+def _sigmoids(x):
+    """(sigmoid(x), sigmoid(-x)) from one e = exp(-|x|): 1 / (1 + e) and e / (1 + e), each accurate in its tail."""
     xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    big, small = 1 / (1 + e), e / (1 + e)
+    return xp.where(x >= 0, big, small), xp.where(x >= 0, small, big)
 
 
 def forward(x, t, reduction: str):
@@ -22,6 +23,8 @@ def forward(x, t, reduction: str):
 
 
 def backward(x, t, gy, reduction: str):
-    """gx = gy (sigmoid(x) - t), gy over the number of elements for 'mean'."""
+    """gx = gy ((1 - t) sigmoid(x) - t sigmoid(-x)) (= gy (sigmoid(x) - t), without its cancellation where
+    sigmoid(x) is near t = 1), gy over the number of elements for 'mean'."""
     g = gy if reduction == "none" else (gy / x.size if reduction == "mean" else gy)
-    return (g * (_sigmoid(x) - t)).astype(x.dtype, copy=False)
+    s, s_minus = _sigmoids(x)
+    return (g * ((1 - t) * s - t * s_minus)).astype(x.dtype, copy=False)

@@ -51,8 +51,9 @@ class BCEWithLogitsFunction(Function):
 
 
 class BCEWithLogitsGrad(Function):
-    """gx = g (sigmoid(x) - t) as a function of (x, t, gy), g = gy spread over x's shape (over n for the mean).
-    Its own derivatives: d/dx = ggx g sigmoid'(x), d/dt = -ggx g, d/dgy = the reduction of ggx (sigmoid(x) - t)."""
+    """gx = g ((1 - t) sigmoid(x) - t sigmoid(-x)) (= g (sigmoid(x) - t)) as a function of (x, t, gy), g = gy spread
+    over x's shape (over n for the mean). Its own derivatives: d/dx = ggx g sigmoid'(x), d/dt = -ggx g, d/dgy = the
+    reduction of ggx ((1 - t) sigmoid(x) - t sigmoid(-x))."""
 
     def __init__(self, reduction: str, variant: str):
         self.reduction, self.variant = reduction, variant
@@ -68,7 +69,7 @@ class BCEWithLogitsGrad(Function):
         g_t = -ggx * g if self.needs_input_grad[1] else None
         g_gy = None
         if self.needs_input_grad[2]:
-            g_gy = ggx * (s - t)
+            g_gy = ggx * ((1 - t) * s - t * sigmoid(-x))
             if self.reduction != "none":
                 g_gy = sum(g_gy) / (x.numel() if self.reduction == "mean" else 1)
         return g_x, g_t, g_gy
