@@ -13,6 +13,7 @@ numbers are flushed to zero, as in CuPy's own kernels. Importing this module nee
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy
@@ -30,12 +31,29 @@ def ctype(op: str, dtype) -> str:
         raise TypeError(f"{op}: the CUDA kernels take float32 or float64 arrays, got {numpy.dtype(dtype)}") from None
 
 
+_INCLUDE = re.compile(r'^#include "([^"]+)".*$', re.MULTILINE)
+
+
+def source_text(path: str | Path) -> str:
+    """The text of a .cu file with each `#include "relative/path"` replaced by that file's text (recursively, each
+    file once): CuPy compiles a source from one string, which has no folder to look for includes in."""
+    seen: set = set()
+
+    def expand(file: Path) -> str:
+        if file in seen:
+            return ""
+        seen.add(file)
+        return _INCLUDE.sub(lambda m: expand((file.parent / m.group(1)).resolve()), file.read_text())
+
+    return expand(Path(path).resolve())
+
+
 @functools.cache
 def _module(path: str, kernels: tuple, device: int):
     import cupy
 
     names = [f"{k}<{t}>" for k in kernels for t in ("float", "double")]
-    return cupy.RawModule(code=Path(path).read_text(), options=("-std=c++17",), name_expressions=names)
+    return cupy.RawModule(code=source_text(path), options=("-std=c++17",), name_expressions=names)
 
 
 @functools.cache

@@ -203,3 +203,17 @@ def test_the_forward_variant_is_handed_to_the_gradient_functions():
         (gx,) = mg.grad(y.sum(), x, create_graph=True)
     assert gx.grad_fn.variant == "reference"
     assert type(y.grad_fn).__name__ == "Conv2dFunction"
+
+
+def test_cuda_sources_are_given_to_cupy_whole(tmp_path):
+    """CuPy compiles a source from one string: the loader inlines each quoted #include (once, however often it is
+    included), so that no .cu of the kernels reaches the compiler with an #include left."""
+    from minigan.kernels.cuda import source_text
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.cuh").write_text("int a();\n")
+    (tmp_path / "sub" / "b.cuh").write_text('#include "../a.cuh"\nint b();\n')
+    (tmp_path / "sub" / "k.cu").write_text('#include "b.cuh"  // b, and a through it\n#include "../a.cuh"\nint k();\n')
+    assert source_text(tmp_path / "sub" / "k.cu").split() == ["int", "a();", "int", "b();", "int", "k();"]
+    for path in KERNELS.rglob("*.cu"):
+        assert "#include" not in source_text(path), path

@@ -20,10 +20,7 @@
 
 constexpr int BLOCK = 256;  // threads per block of the reduction kernels (the launch must use this many)
 
-__device__ inline float mul(float a, float b) { return __fmul_rn(a, b); }  // a product, rounded: never an fma
-__device__ inline double mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ inline float root(float a) { return sqrtf(a); }
-__device__ inline double root(double a) { return sqrt(a); }
+#include "../rounded.cuh"  // mul: a product rounded on its own (never part of an fma); root: sqrt, rounded
 
 template <typename T>
 __device__ inline void affine(T gamma, T beta, T mean, T invstd, T& scale, T& shift)
