@@ -62,6 +62,24 @@ __device__ inline void merge(double& count, double& mean, double& m2, double cou
     count = total;
 }
 
+struct Walk
+{
+    // The elements k = k0, k0 + BLOCK, ... of one channel's M = N S elements, as (ni, si) with k = ni S + si: one
+    // division to start, none per element
+    int ni, si, step_n, step_s, s;
+    __device__ Walk(int k0, int s_) : ni(k0 / s_), si(k0 % s_), step_n(BLOCK / s_), step_s(BLOCK % s_), s(s_) {}
+    __device__ int index(int c, int ci) const { return (ni * c + ci) * s + si; }
+    __device__ void next()
+    {
+        ni += step_n;
+        si += step_s;
+        if (si >= s) {
+            si -= s;
+            ni += 1;
+        }
+    }
+};
+
 template <typename T>
 __global__ void __launch_bounds__(BLOCK) bn_moments(const T* __restrict__ x, int c, int s, int m, int chunk,
                                                    double* __restrict__ partial)
@@ -73,9 +91,9 @@ __global__ void __launch_bounds__(BLOCK) bn_moments(const T* __restrict__ x, int
     const int begin = blk * chunk;
     const int end = min(begin + chunk, m);
     double count = 0, mean = 0, m2 = 0;
-    for (int k = begin + tid; k < end; k += BLOCK) {
-        const int ni = k / s, si = k - ni * s;
-        const double v = x[(ni * c + ci) * s + si];
+    Walk w(begin + tid, s);
+    for (int k = begin + tid; k < end; k += BLOCK, w.next()) {
+        const double v = x[w.index(c, ci)];
         count += 1;
         const double d = v - mean;
         mean += d / count;
@@ -127,31 +145,37 @@ __global__ void bn_stats(const double* __restrict__ partial, const T* __restrict
 }
 
 template <typename T>
-__global__ void __launch_bounds__(256) bn_apply(const T* __restrict__ x, const T* __restrict__ scale,
-                                                const T* __restrict__ shift, int c, int s, int total, int act,
-                                                T slope, T* __restrict__ y)
+__global__ void __launch_bounds__(BLOCK) bn_apply(const T* __restrict__ x, const T* __restrict__ scale,
+                                                 const T* __restrict__ shift, int c, int s, int m, int chunk, int act,
+                                                 T slope, T* __restrict__ y)
 {
-    // y = act(x scale[ci] + shift[ci]), one element per thread
-    const int index = blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= total) return;
-    const int ci = (index / s) % c;
-    y[index] = activate(normalise(x[index], scale[ci], shift[ci]), act, slope);
+    // y = act(x scale[ci] + shift[ci]) over the elements [blk chunk, (blk + 1) chunk) of channel ci, as bn_moments
+    // takes them
+    const int ci = blockIdx.x, begin = blockIdx.y * chunk, end = min(begin + chunk, m);
+    const T a = scale[ci], b = shift[ci];
+    Walk w(begin + threadIdx.x, s);
+    for (int k = begin + threadIdx.x; k < end; k += BLOCK, w.next()) {
+        const int index = w.index(c, ci);
+        y[index] = activate(normalise(x[index], a, b), act, slope);
+    }
 }
 
 template <typename T>
-__global__ void __launch_bounds__(256) bn_eval(const T* __restrict__ x, const T* __restrict__ running_mean,
-                                               const T* __restrict__ running_var, const T* __restrict__ gamma,
-                                               const T* __restrict__ beta, T eps, int c, int s, int total, int act,
-                                               T slope, T* __restrict__ y)
+__global__ void __launch_bounds__(BLOCK) bn_eval(const T* __restrict__ x, const T* __restrict__ running_mean,
+                                                const T* __restrict__ running_var, const T* __restrict__ gamma,
+                                                const T* __restrict__ beta, T eps, int c, int s, int m, int chunk,
+                                                int act, T slope, T* __restrict__ y)
 {
     // y = act(x scale + shift) with scale = gamma / sqrt(running_var + eps) and shift = beta - running_mean scale,
-    // computed in T as the reference computes them (each thread recomputes its channel's pair: one launch in all)
-    const int index = blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= total) return;
-    const int ci = (index / s) % c;
+    // computed in T as the reference computes them, over the chunk blockIdx.y of channel blockIdx.x (one launch)
+    const int ci = blockIdx.x, begin = blockIdx.y * chunk, end = min(begin + chunk, m);
     const T scale = gamma[ci] / root(running_var[ci] + eps);
     const T shift = beta[ci] - mul(running_mean[ci], scale);
-    y[index] = activate(normalise(x[index], scale, shift), act, slope);
+    Walk w(begin + threadIdx.x, s);
+    for (int k = begin + threadIdx.x; k < end; k += BLOCK, w.next()) {
+        const int index = w.index(c, ci);
+        y[index] = activate(normalise(x[index], scale, shift), act, slope);
+    }
 }
 
 template <typename T>
@@ -171,9 +195,9 @@ __global__ void __launch_bounds__(BLOCK) bn_grad_sums(const T* __restrict__ x, c
     const int begin = blk * chunk;
     const int end = min(begin + chunk, m);
     double sum_gz = 0, sum_gzx = 0;
-    for (int k = begin + tid; k < end; k += BLOCK) {
-        const int ni = k / s, si = k - ni * s;
-        const int index = (ni * c + ci) * s + si;
+    Walk w(begin + tid, s);
+    for (int k = begin + tid; k < end; k += BLOCK, w.next()) {
+        const int index = w.index(c, ci);
         const T v = x[index];
         T g = gy[index];
         if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
@@ -219,41 +243,29 @@ __global__ void bn_grad_params(const double* __restrict__ partial, int c, int bl
 }
 
 template <typename T>
-__global__ void __launch_bounds__(256) bn_grad_input(const T* __restrict__ x, const T* __restrict__ gy,
-                                                     const T* __restrict__ gamma, const T* __restrict__ beta,
-                                                     const T* __restrict__ mean, const T* __restrict__ invstd,
-                                                     const T* __restrict__ mean_gz, const T* __restrict__ mean_gzx,
-                                                     int c, int s, int total, int act, T slope, T* __restrict__ gx)
+__global__ void __launch_bounds__(BLOCK) bn_grad_input(const T* __restrict__ x, const T* __restrict__ gy,
+                                                      const T* __restrict__ gamma, const T* __restrict__ beta,
+                                                      const T* __restrict__ mean, const T* __restrict__ invstd,
+                                                      const T* __restrict__ mean_gz, const T* __restrict__ mean_gzx,
+                                                      int c, int s, int m, int chunk, int act, T slope,
+                                                      T* __restrict__ gx)
 {
-    // gx = gamma invstd (gz - mean(gz) - x_hat mean(gz x_hat)), gz gated as in bn_grad_sums
-    const int index = blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= total) return;
-    const int ci = (index / s) % c;
-    const T mu = mean[ci], r = invstd[ci];
+    // gx = gamma invstd (gz - mean(gz) - x_hat mean(gz x_hat)), gz gated as in bn_grad_sums, over the chunk
+    // blockIdx.y of channel blockIdx.x
+    const int ci = blockIdx.x, begin = blockIdx.y * chunk, end = min(begin + chunk, m);
+    const T mu = mean[ci], r = invstd[ci], m_gz = mean_gz[ci], m_gzx = mean_gzx[ci];
     T scale, shift;
     affine(gamma[ci], beta[ci], mu, r, scale, shift);
-    const T v = x[index];
-    T g = gy[index];
-    if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
-    const T x_hat = (v - mu) * r;
-    gx[index] = scale * (g - mean_gz[ci] - x_hat * mean_gzx[ci]);
-}
-
-struct Walk
-{
-    // The elements k = tid, tid + BLOCK, ... of one channel's M = N S, as (ni, si) without a division per element
-    int ni, si, step_n, step_s, s;
-    __device__ Walk(int tid, int s_) : ni(tid / s_), si(tid % s_), step_n(BLOCK / s_), step_s(BLOCK % s_), s(s_) {}
-    __device__ void next()
-    {
-        ni += step_n;
-        si += step_s;
-        if (si >= s) {
-            si -= s;
-            ni += 1;
-        }
+    Walk w(begin + threadIdx.x, s);
+    for (int k = begin + threadIdx.x; k < end; k += BLOCK, w.next()) {
+        const int index = w.index(c, ci);
+        const T v = x[index];
+        T g = gy[index];
+        if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
+        const T x_hat = (v - mu) * r;
+        gx[index] = scale * (g - m_gz - x_hat * m_gzx);
     }
-};
+}
 
 template <typename T>
 __global__ void __launch_bounds__(BLOCK) bn_train(const T* __restrict__ x, const T* __restrict__ gamma,
@@ -269,7 +281,7 @@ __global__ void __launch_bounds__(BLOCK) bn_train(const T* __restrict__ x, const
     double count = 0, mu = 0, m2 = 0;
     Walk w(tid, s);
     for (int k = tid; k < m; k += BLOCK, w.next()) {
-        const double v = x[(w.ni * c + ci) * s + w.si];
+        const double v = x[w.index(c, ci)];
         count += 1;
         const double d = v - mu;
         mu += d / count;
@@ -299,7 +311,7 @@ __global__ void __launch_bounds__(BLOCK) bn_train(const T* __restrict__ x, const
     const T scale = s_scale[0], shift = s_shift[0];
     Walk a(tid, s);
     for (int k = tid; k < m; k += BLOCK, a.next()) {
-        const int index = (a.ni * c + ci) * s + a.si;
+        const int index = a.index(c, ci);
         y[index] = activate(normalise(x[index], scale, shift), act, slope);
     }
 }
@@ -321,7 +333,7 @@ __global__ void __launch_bounds__(BLOCK) bn_backward(const T* __restrict__ x, co
     double sum_gz = 0, sum_gzx = 0;
     Walk w(tid, s);
     for (int k = tid; k < m; k += BLOCK, w.next()) {
-        const int index = (w.ni * c + ci) * s + w.si;
+        const int index = w.index(c, ci);
         const T v = x[index];
         T g = gy[index];
         if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;
@@ -349,7 +361,7 @@ __global__ void __launch_bounds__(BLOCK) bn_backward(const T* __restrict__ x, co
     const T mean_gz = s_means[0], mean_gzx = s_means[1];
     Walk a(tid, s);
     for (int k = tid; k < m; k += BLOCK, a.next()) {
-        const int index = (a.ni * c + ci) * s + a.si;
+        const int index = a.index(c, ci);
         const T v = x[index];
         T g = gy[index];
         if (act && !(normalise(v, scale, shift) > T(0))) g *= slope;

@@ -11,7 +11,8 @@ none) is applied in the same pass as the normalisation, and the backward pass ga
 exactly as the forward pass computed it.
 
 Sums are taken in double in a fixed order, without atomics: every run gives the same bits, and the number of
-blocks depends on M alone, not on the GPU. Non-contiguous inputs are copied first. See the contract in __init__.py.
+blocks depends on M alone, not on the GPU. Every kernel takes a channel (or a chunk of one) per block and walks its
+elements without a division per element. Non-contiguous inputs are copied first. See the contract in __init__.py.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def forward_train(x: ndarray, gamma: ndarray, beta: ndarray, eps: float, negativ
         scale, shift = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
         _SOURCE.launch("bn_stats", x.dtype, c, partial, gamma, beta, c, blocks, numpy.float64(eps), mean, var,
                        invstd, scale, shift, *moving)
-        _SOURCE.launch("bn_apply", x.dtype, x.size, x, scale, shift, c, s, x.size, *act, y)
+        _SOURCE.launch("bn_apply", x.dtype, 0, x, scale, shift, c, s, m, chunk, *act, y, grid=(c, blocks))
     for given, work in zip((running_mean, running_var), running):
         if given is not None and work is not given:
             given[...] = work
@@ -107,11 +108,12 @@ def forward_eval(x: ndarray, running_mean: ndarray, running_var: ndarray, gamma:
     """y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta), in one launch."""
     import cupy
 
-    x, c, s, _ = _view(x)
+    x, c, s, m = _view(x)
     running_mean, running_var, gamma, beta = _channels(x.dtype, running_mean, running_var, gamma, beta)
     y = cupy.empty_like(x)
-    _SOURCE.launch("bn_eval", x.dtype, x.size, x, running_mean, running_var, gamma, beta, x.dtype.type(eps), c, s,
-                   x.size, *_activation(negative_slope, x.dtype), y)
+    blocks, chunk = _blocks(m)
+    _SOURCE.launch("bn_eval", x.dtype, 0, x, running_mean, running_var, gamma, beta, x.dtype.type(eps), c, s, m,
+                   chunk, *_activation(negative_slope, x.dtype), y, grid=(c, blocks))
     return y
 
 
@@ -137,6 +139,6 @@ def backward(x: ndarray, gamma: ndarray, beta: ndarray, mean: ndarray, invstd: n
                    grid=(c, blocks))
     mean_gz, mean_gzx = cupy.empty(c, dtype=x.dtype), cupy.empty(c, dtype=x.dtype)
     _SOURCE.launch("bn_grad_params", x.dtype, c, partial, c, blocks, m, ggamma, gbeta, mean_gz, mean_gzx)
-    _SOURCE.launch("bn_grad_input", x.dtype, x.size, x, gy, gamma, beta, mean, invstd, mean_gz, mean_gzx, c, s, x.size,
-                   *act, gx)
+    _SOURCE.launch("bn_grad_input", x.dtype, 0, x, gy, gamma, beta, mean, invstd, mean_gz, mean_gzx, c, s, m, chunk,
+                   *act, gx, grid=(c, blocks))
     return gx, ggamma, gbeta
