@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable
 from typing import BinaryIO
@@ -30,7 +31,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: the folder {directory!r} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = os.path.join(directory, _temporary_name(os.path.basename(path)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -43,6 +44,34 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+_NAME_MAX = 255  # bytes in one file name on the common file systems
+_TEMPORARY = re.compile(r"^\..*\.\d+\.[0-9a-f]{8}\.tmp$", re.DOTALL)
+
+
+def _temporary_name(name: str) -> str:
+    """`.<name>.<pid>.<random>.tmp`, with name shortened (on a character boundary) so that the whole stays within
+    the file-name limit when the target's own name is near it."""
+    suffix = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    room = _NAME_MAX - 1 - len(suffix.encode())
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return f".{name}{suffix}"
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporary files that write_atomically leaves behind when its process is killed mid-write, in
+    folder (not below it); the number removed. Only call it while no other process writes there (a run folder's
+    lock guarantees that)."""
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def _fsync_directory(directory: str) -> None:

@@ -89,8 +89,8 @@ def test_train_dcgan_on_the_real_mnist_files(tmp_path, capsys):
     (("train", "dcgan", "--data", "mnist", "--data-dir", "/no/such/folder"), "/no/such/folder"),
     (("train", "dcgan", "--data", "ring8", "--steps", "1"), "dcgan"),
     (("train", "cgan", "--data", "digits", "--n", "20", "--steps", "1", "--objective", "nope"), "invalid choice"),
-    (("train", "gan", "--data", "ring8", "--steps", "x"), "invalid int value"),
-    (("sample", "/no/such/checkpoint.npz"), "/no/such/checkpoint.npz"),
+    (("train", "gan", "--data", "ring8", "--steps", "x"), "argument --steps: must be an integer from 1 to"),
+    (("sample", "/no/such/checkpoint.safetensors"), "/no/such/checkpoint.safetensors"),
     (("bench", "nothing"), "invalid choice"),
 ])
 def test_errors_are_one_line_with_status_2(capsys, argv, match):

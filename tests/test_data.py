@@ -114,7 +114,7 @@ def test_digits_are_deterministic_per_seed(cache):
 def test_digits_cache_is_written_and_read_back(cache, monkeypatch):
     first = data.load("digits", n=40, seed=4)
     files = os.listdir(cache)
-    assert len(files) == 1 and files[0].endswith(".npz") and "n40" in files[0] and "seed4" in files[0]
+    assert len(files) == 1 and files[0].endswith(".safetensors") and "n40" in files[0] and "seed4" in files[0]
 
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered again instead of reading the cache")

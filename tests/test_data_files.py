@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import tarfile
+import tracemalloc
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from minigan import data
 from minigan.data import downloads as download_module
+from minigan.data import idx
 from minigan.data.cifar import UnsafePickleError
 from minigan.data.dataset import DatasetFormatError
 
@@ -335,3 +337,95 @@ def test_download_cifar_unpacks_only_batches(tmp_path, served):
     assert not (tmp_path / "escaped").exists()
     ds = data.load("cifar10", target)
     assert ds.x.shape == (10, 3, 32, 32)
+
+
+# ---- crafted IDX headers and gzip bombs ----
+def test_idx_header_whose_size_overflows_int64_is_refused(tmp_path, small_idx):
+    write_idx_set(tmp_path, *small_idx, gz=False)
+    # 2**22 * 2**21 * 2**21 = 2**64 bytes of values: 0 in int64 arithmetic, which a 16-byte file would match
+    header = (2051).to_bytes(4, "big") + b"".join((2**k).to_bytes(4, "big") for k in (22, 21, 21))
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header)
+    with pytest.raises(DatasetFormatError, match=r"t10k-images-idx3-ubyte: the header says shape \(4194304, "
+                                                 r"2097152, 2097152\), i\.e\. 18446744073709551616 bytes"):
+        data.load("mnist", tmp_path, split="test")
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (1000, 28, 28))
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header + bytes(100))
+    with pytest.raises(DatasetFormatError, match="truncated: the header says shape \\(1000, 28, 28\\)"):
+        data.load("mnist", tmp_path, split="test")
+
+
+def gzip_bomb(path: Path, header: bytes, zeros: int) -> None:
+    """A gzip file of header then `zeros` zero bytes, written a block at a time (a few hundred kB on disk)."""
+    with gzip.open(path, "wb") as f:
+        f.write(header)
+        block = bytes(1 << 20)
+        for start in range(0, zeros, len(block)):
+            f.write(block[:zeros - start])
+
+
+def test_a_gzip_bomb_is_decompressed_no_further_than_its_header_says(tmp_path, small_idx):
+    write_idx_set(tmp_path, *small_idx)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (6, 28, 28))
+    gzip_bomb(path, header, 256 << 20)  # 256 MiB of values where the header declares 4704 bytes
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetFormatError, match="longer than its header says"):
+            data.load("mnist", tmp_path, split="test")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    too_big = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (400_000, 28, 28))
+    gzip_bomb(path, too_big, 1 << 20)
+    with pytest.raises(DatasetFormatError, match=f"more than the {idx.MAX_BYTES}"):
+        data.load("mnist", tmp_path, split="test")
+
+
+# ---- the published checksums, against the real files ----
+def mnist_test_source(mirror: str) -> download_module.Source:
+    """SOURCES['mnist'] restricted to the test split (the only one here), served from mirror."""
+    real = download_module.SOURCES["mnist"]
+    names = [name for name in real.files if name.startswith("t10k")]
+    return download_module.Source((mirror,), {n: real.files[n] for n in names}, {n: real.contents[n] for n in names})
+
+
+@needs_mnist
+def test_the_real_test_split_matches_the_content_checksums(tmp_path, monkeypatch):
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        content = gzip.decompress((MNIST_DIR / name).read_bytes())
+        assert hashlib.sha256(content).hexdigest() == download_module.SOURCES["mnist"].contents[name]
+        assert download_module.content_sha256_of(str(MNIST_DIR / name)) == hashlib.sha256(content).hexdigest()
+        (tmp_path / name).write_bytes((MNIST_DIR / name).read_bytes())
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("downloaded a file that was already there and correct")
+
+    monkeypatch.setitem(download_module.SOURCES, "mnist", mnist_test_source("https://unused.invalid/"))
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    data.download("mnist", tmp_path, verbose=False)  # this mirror's gzip headers differ, the content does not
+
+
+@needs_mnist
+def test_a_mirror_that_gzips_differently_is_accepted_and_altered_content_is_not(tmp_path, monkeypatch):
+    served_dir = tmp_path / "served"
+    served_dir.mkdir()
+    regzipped = {}
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        content = gzip.decompress((MNIST_DIR / name).read_bytes())
+        regzipped[name] = gzip.compress(content, compresslevel=6, mtime=0)
+        assert regzipped[name] != (MNIST_DIR / name).read_bytes()
+        (served_dir / name).write_bytes(regzipped[name])
+    monkeypatch.setitem(download_module.SOURCES, "mnist", mnist_test_source(served_dir.as_uri() + "/"))
+    data.download("mnist", tmp_path / "copy", verbose=False)
+    for name, content in regzipped.items():
+        assert (tmp_path / "copy" / name).read_bytes() == content
+    assert len(data.load("mnist", tmp_path / "copy", split="test")) == 10000
+
+    labels = bytearray(gzip.decompress(regzipped["t10k-labels-idx1-ubyte.gz"]))
+    labels[100] = (labels[100] + 1) % 10
+    (served_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels), mtime=0))
+    with pytest.raises(data.ChecksumError, match="decompressed content"):
+        data.download("mnist", tmp_path / "other", verbose=False)
+    assert not (tmp_path / "other" / "t10k-labels-idx1-ubyte.gz").exists()

@@ -87,8 +87,8 @@ def test_state_dict_resumes_exactly(tmp_path, taken):
     first = Loader(numbered(23), 4, seed=5)
     stream = first.batches()
     before = [ids(next(stream)) for _ in range(taken)]
-    mg.save({"loader": first.state_dict()}, tmp_path / "ckpt.npz")  # through a real checkpoint file
-    state = mg.load(tmp_path / "ckpt.npz")["loader"]
+    mg.save({"loader": first.state_dict()}, tmp_path / "ckpt.safetensors")  # through a real checkpoint file
+    state = mg.load(tmp_path / "ckpt.safetensors")["loader"]
 
     resumed = Loader(numbered(23), 4, seed=123)  # the seed comes from the state
     resumed.load_state_dict(state)

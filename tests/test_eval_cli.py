@@ -93,21 +93,21 @@ def altered(digits_run, tmp_path, change) -> str:
     """A copy of the run's last checkpoint with change(state) applied."""
     state = read_checkpoint(checkpoints(digits_run)[-1])
     change(state)
-    path = tmp_path / "altered.npz"
+    path = tmp_path / "altered.safetensors"
     mg.save(state, path)
     return str(path)
 
 
 def test_errors_are_one_line_with_status_2(digits_run, tmp_path, capsys):
-    fails(capsys, "eval", tmp_path / "missing.npz", match="no such checkpoint")
-    (tmp_path / "text.npz").write_text("not a checkpoint")
-    fails(capsys, "eval", tmp_path / "text.npz", match="not a minigan checkpoint")
-    mg.save({"weights": np.zeros(3)}, tmp_path / "other.npz")
-    fails(capsys, "eval", tmp_path / "other.npz", match="not a minigan training checkpoint")
+    fails(capsys, "eval", tmp_path / "missing.safetensors", match="no such checkpoint")
+    (tmp_path / "text.safetensors").write_text("not a checkpoint")
+    fails(capsys, "eval", tmp_path / "text.safetensors", match="not a minigan checkpoint")
+    mg.save({"weights": np.zeros(3)}, tmp_path / "other.safetensors")
+    fails(capsys, "eval", tmp_path / "other.safetensors", match="not a minigan training checkpoint")
     (tmp_path / "empty").mkdir()
     fails(capsys, "eval", tmp_path / "empty", match="no checkpoint under")
-    fails(capsys, "eval", digits_run, "--n", 1, match="--n must be at least 2")
-    fails(capsys, "eval", digits_run, "--n", "many", match="invalid int value")
+    fails(capsys, "eval", digits_run, "--n", 1, match="argument --n: must be an integer from 2 to")
+    fails(capsys, "eval", digits_run, "--n", "many", match="argument --n: must be an integer")
     fails(capsys, "eval", match="CHECKPOINT")
 
     def as_data(name):
@@ -126,3 +126,25 @@ def test_errors_are_one_line_with_status_2(digits_run, tmp_path, capsys):
     fails(capsys, "eval", altered(digits_run, tmp_path, poison), "--n", 10, match="NaN")
     fails(capsys, "eval", digits_run, "--n", 10, "--classifier-steps", STEPS, "--json", tmp_path / "no" / "x.json",
           match="--json")
+
+
+@pytest.mark.parametrize("data, problem", [
+    ({"name": "ring8", "n": 30_000_000}, "data option n must be an integer from 1 to 1000000, got 30000000"),
+    ({"name": "digits", "n": True}, "data option n must be an integer"),
+    ({"name": "digits", "n": 256, "resolution": 4096}, "unknown data option 'resolution'"),
+    ({"name": "digits", "size": "28"}, "data option size must be 28, 32 or 64, got '28'"),
+    ({"name": "digits", "color": 1}, "data option color must be true or false"),
+    ({"name": "digits", "seed": -1}, "data option seed must be an integer from 0 to 2**32 - 1"),
+    ({"name": "digits", "split": ["train"]}, "data option split must be 'auto', 'train' or 'test'"),
+    ({"name": ["digits"]}, "no metrics for data set ['digits']"),
+    ([1, 2], "data description is [1, 2], not a dict"),
+])
+def test_stored_data_options_are_checked_before_any_data_is_made(digits_run, tmp_path, capsys, monkeypatch, data,
+                                                                  problem):
+    path = altered(digits_run, tmp_path, lambda state: state["meta"].update(data=data))
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data set was made before its options were checked")
+
+    monkeypatch.setattr("minigan.data.load", no_loading)
+    fails(capsys, "eval", path, "--n", 10, match=problem)

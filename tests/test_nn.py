@@ -434,3 +434,48 @@ def test_repr_nests_and_indents():
         "  )\n"
         ")"
     )
+
+
+# ---- load_state_dict is all or nothing; parameter_budget bounds what a model may allocate ----
+def test_load_state_dict_copies_nothing_unless_every_value_fits():
+    net = nn.Sequential(*[nn.Linear(2, 2) for _ in range(10)])
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    values = {k: np.full(v.shape, 7.0) for k, v in before.items()}
+    values["9.bias"] = np.array(["a", "b"])  # the last value cannot be cast
+    with pytest.raises(RuntimeError, match=r'"9\.bias".*dtype <U1'):
+        net.load_state_dict(values)
+    assert all(np.array_equal(v.numpy(), before[k]) for k, v in net.state_dict().items())
+    values["9.bias"] = np.array([1, 2], np.int64)  # integers cast to the parameter's float32
+    net.load_state_dict(values)
+    assert net[9].bias.dtype == np.float32 and net[9].bias.numpy().tolist() == [1, 2]
+    assert net[0].weight.numpy().tolist() == [[7, 7], [7, 7]]
+
+
+@pytest.mark.parametrize("not_a_dict", [[1, 2], "weights", None, mg.zeros(2)])
+def test_load_state_dict_wants_a_dict(not_a_dict):
+    with pytest.raises(TypeError, match=rf"expected a dict \(a state dict\) of name -> tensor, got "
+                                        rf"{type(not_a_dict).__name__}$"):
+        nn.Linear(2, 2).load_state_dict(not_a_dict)
+
+
+def test_parameter_budget_refuses_before_allocating(monkeypatch):
+    from minigan.models.layers import MinibatchDiscrimination, VirtualBatchNorm
+    from minigan.nn import module
+
+    with module.parameter_budget(2 * 3 + 3):
+        nn.Linear(2, 3)  # exactly the budget
+    allocated = []
+    monkeypatch.setattr(module, "empty", lambda shape, **kw: allocated.append(shape) or mg.zeros(*shape, **kw))
+    with module.parameter_budget(100), pytest.raises(ValueError, match=r"needs more than 100 parameters.*\(50, 4\)"):
+        nn.Linear(2, 4)  # 12 elements
+        nn.Linear(4, 50)  # its weight would bring the model to 212
+    assert allocated == [(4, 2), (4,)]
+    for make in (lambda: MinibatchDiscrimination(10, 20, 5), lambda: VirtualBatchNorm(200, 4)):
+        with module.parameter_budget(100), pytest.raises(ValueError, match="needs more than 100"):
+            make()
+    with module.parameter_budget(10**6), module.parameter_budget(10), pytest.raises(ValueError, match="than 10 "):
+        nn.Linear(4, 4)  # the inner budget counts as well
+    assert nn.Linear(100, 100).weight.shape == (100, 100)  # outside any budget, no limit
+    vbn = VirtualBatchNorm(3, 4)
+    assert isinstance(vbn.weight, nn.Parameter) and vbn.weight.numpy().tolist() == [1, 1, 1]
+    assert vbn.bias.numpy().tolist() == [0, 0, 0]

@@ -62,6 +62,25 @@ def test_sgd_steps_by_hand():
     np.testing.assert_allclose(opt.state[p]["momentum_buffer"], buf, rtol=1e-15)
 
 
+@pytest.mark.parametrize("dampening", [0.1, 0.9])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_sgd_dampening_steps_by_hand(dampening, device):
+    """The buffer takes (1 - dampening) of each gradient after the first (which it takes whole): at 0.5 the two
+    readings agree, so other values are needed to tell them apart."""
+    p = mg.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True, device=device)
+    g1, g2 = np.array([0.5, 1.0, -1.5]), np.array([-1.0, 0.25, 2.0])
+    opt = SGD([p], lr=0.1, momentum=0.9, dampening=dampening)
+    p.grad = mg.tensor(g1, device=device)
+    opt.step()
+    p1 = np.array([1.0, -2.0, 3.0]) - 0.1 * g1
+    np.testing.assert_allclose(p.numpy(), p1, rtol=1e-15)
+    p.grad = mg.tensor(g2, device=device)
+    opt.step()
+    buf = 0.9 * g1 + (1 - dampening) * g2
+    np.testing.assert_allclose(p.numpy(), p1 - 0.1 * buf, rtol=1e-15)
+    np.testing.assert_allclose(mg.backend.to_device(opt.state[p]["momentum_buffer"], "cpu"), buf, rtol=1e-15)
+
+
 def test_nesterov_steps_by_hand():
     p = mg.tensor(np.array([1.0, -2.0]), requires_grad=True)
     g = np.array([0.5, 1.0])
@@ -273,8 +292,8 @@ def test_resume_from_state_dict_continues_exactly(cls, kwargs, through_file, tmp
         train_step(opt, params, x, y)
     state = {"params": [p.numpy().copy() for p in params], "optim": opt.state_dict()}
     if through_file:
-        mg.save(state, tmp_path / "ckpt.npz")
-        state = mg.load(tmp_path / "ckpt.npz")
+        mg.save(state, tmp_path / "ckpt.safetensors")
+        state = mg.load(tmp_path / "ckpt.safetensors")
     resumed = [mg.tensor(a, requires_grad=True) for a in state["params"]]
     opt2 = cls([{"params": resumed[:2]}, {"params": resumed[2:]}], **kwargs)
     opt2.load_state_dict(state["optim"])

@@ -37,4 +37,4 @@ def test_readme_main_job_runs(tmp_path):
     main(["train", *args, "--n", "256", "--quiet"])
     assert (tmp_path / "samples" / "latest.png").stat().st_size > 0
     assert (tmp_path / "losses.png").stat().st_size > 0
-    assert list((tmp_path / "checkpoints").glob("step_*.npz"))
+    assert list((tmp_path / "checkpoints").glob("step_*.safetensors"))

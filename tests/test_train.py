@@ -44,7 +44,8 @@ def test_a_run_writes_its_log_pictures_and_last_checkpoints(tmp_path):
     for name in ("step_0000003.png", "step_0000006.png", "latest.png"):
         assert (tmp_path / "samples" / name).stat().st_size > 0
     assert (tmp_path / "losses.png").stat().st_size > 0
-    assert [p.name for p in checkpoints(tmp_path)] == ["step_0000004.npz", "step_0000006.npz"]  # keep=2
+    assert [p.name for p in checkpoints(tmp_path)] == ["step_0000004.safetensors",
+                                                       "step_0000006.safetensors"]  # keep=2
     state = read_checkpoint(checkpoints(tmp_path)[-1])
     assert state["step"] == 6 and state["meta"] == META
 
@@ -73,7 +74,7 @@ def test_resume_refuses_another_model_and_reports_no_checkpoint(tmp_path):
     trainer(tmp_path, 2).run()
     other = trainer(tmp_path, 4)
     other.meta = {**META, "model": "wgan"}
-    with pytest.raises(ValueError, match="written for gan"):
+    with pytest.raises(ValueError, match="written for model 'gan'"):
         other.resume()
 
 
@@ -87,9 +88,9 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoints(tmp_path
         return (loss * float("nan") if t.step == 4 else loss), logs
 
     t.gan.d_loss = poisoned
-    with pytest.raises(TrainingDiverged, match=r"step 5: loss_d is nan.*step_0000004\.npz"):
+    with pytest.raises(TrainingDiverged, match=r"step 5: loss_d is nan.*step_0000004\.safetensors"):
         t.run()
-    assert [p.name for p in checkpoints(tmp_path)] == ["step_0000002.npz", "step_0000004.npz"]
+    assert [p.name for p in checkpoints(tmp_path)] == ["step_0000002.safetensors", "step_0000004.safetensors"]
     state = read_checkpoint(checkpoints(tmp_path)[-1])
     assert all(np.isfinite(v.numpy()).all() for v in state["modules"]["d"].values())
 
@@ -127,3 +128,34 @@ def test_bad_configuration_is_refused(tmp_path):
     with pytest.raises(ValueError, match="d_steps"):
         trainer(tmp_path, 2, d_steps=0)
     mg.manual_seed(0)
+
+
+def test_ema_of_a_generator_with_batch_norm_copies_its_running_statistics(tmp_path):
+    """The EMA generator averages G's weights but takes G's running statistics as they are: it normalises with
+    the statistics of the live generator's batches."""
+    dataset = ring()
+
+    def run(steps: int) -> Trainer:
+        mg.manual_seed(0)
+        gan = build("gan", dataset.sample_shape, dataset.num_classes, hidden="16,16", nz=4, batch_norm=True)
+        options = {"out": str(tmp_path / str(steps)), "steps": steps, "batch": 32, "sample_every": 100,
+                   "checkpoint_every": 100, "progress": False, "ema": 0.75}
+        return Trainer(gan, dataset, TrainConfig(**options), META)
+
+    one = run(1)
+    before = [p.numpy().copy() for p in one.gan.g.parameters()]
+    initial = [b.numpy().copy() for b in one.gan.g.buffers()]
+    assert len(initial) == 6  # running mean, variance and batch count of two batch norms
+    one.run()
+    for p_ema, p_before, p in zip(one.ema.parameters(), before, one.gan.g.parameters(), strict=True):
+        np.testing.assert_allclose(p_ema.numpy(), 0.75 * p_before + 0.25 * p.numpy(), rtol=1e-6, atol=1e-7)
+    three = run(3)
+    three.run()
+    for t in (one, three):
+        buffers = list(t.gan.g.buffers())
+        for b_ema, b, b_initial in zip(t.ema.buffers(), buffers, initial, strict=True):
+            assert not np.array_equal(b.numpy(), b_initial)  # the statistics moved
+            np.testing.assert_array_equal(b_ema.numpy(), b.numpy())
+    assert int(list(three.ema.buffers())[2].item()) == 3  # three batches (one per generator step) tracked
+    assert not all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(three.ema.parameters(),
+                                                                         three.gan.g.parameters()))

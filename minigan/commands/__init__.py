@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, (_, text) in SUBCOMMANDS.items():
         commands.add_parser(name, add_help=False, help=text)
     args = parser.parse_args(argv[:1])
-    importlib.import_module(f"minigan.commands.{SUBCOMMANDS[args.command][0]}").main(argv[1:])
+    try:
+        importlib.import_module(f"minigan.commands.{SUBCOMMANDS[args.command][0]}").main(argv[1:])
+    except KeyboardInterrupt:
+        sys.stderr.write(f"minigan {args.command}: interrupted\n")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from minigan.commands.common import Parser, check_at_least, fail
+from minigan.commands.common import Parser, bounded, fail, nonempty
 
 PROG = "minigan bench"
 OPS = ["conv2d", "conv_transpose2d", "batch_norm", "leaky_relu", "batch_norm_act"]
@@ -23,13 +23,13 @@ def parser() -> Parser:
     for q in (ops, step):
         q.add_argument("--model", nargs="+", default=list(MODELS), choices=list(MODELS),
                        help="benchmark models (default: all)")
-        q.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: all cores)")
-        q.add_argument("--out", default=None, help="folder for the results (.json and .md)")
-    ops.add_argument("--batch", nargs="+", type=int, default=[64, 128], help="batch sizes (default: 64 128)")
+        q.add_argument("--threads", type=bounded(int, 1, 1024), default=None, help="threads for both frameworks (default: all cores)")
+        q.add_argument("--out", type=nonempty, default=None, help="folder for the results (.json and .md)")
+    ops.add_argument("--batch", nargs="+", type=bounded(int, 1, 4096), default=[64, 128], help="batch sizes (default: 64 128)")
     ops.add_argument("--op", nargs="+", default=None, choices=OPS, help="only these operators")
-    ops.add_argument("--repeat", type=int, default=7, help="timed runs per case, median reported (default: 7)")
-    step.add_argument("--batch", nargs="+", type=int, default=[64], help="batch sizes (default: 64)")
-    step.add_argument("--repeat", type=int, default=10, help="timed steps, median reported (default: 10)")
+    ops.add_argument("--repeat", type=bounded(int, 1, 1000), default=7, help="timed runs per case, median reported (default: 7)")
+    step.add_argument("--batch", nargs="+", type=bounded(int, 1, 4096), default=[64], help="batch sizes (default: 64)")
+    step.add_argument("--repeat", type=bounded(int, 1, 1000), default=10, help="timed steps, median reported (default: 10)")
     step.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     step.add_argument("--no-first-step", action="store_true", help="skip the time-to-first-step runs")
     step.add_argument("--profile", action="store_true", help="also break minigan's step down by operator")
@@ -38,8 +38,6 @@ def parser() -> Parser:
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
-    check_at_least(f"{PROG} {args.what}", {"--threads": (args.threads, 1), "--repeat": (args.repeat, 1),
-                                           "--batch": (min(args.batch), 1)})
     from minigan.bench.common import set_threads
 
     threads = args.threads or os.cpu_count()

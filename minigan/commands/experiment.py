@@ -7,7 +7,7 @@ import json
 import shlex
 from pathlib import Path
 
-from minigan.commands.common import Parser, fail
+from minigan.commands.common import Parser, bounded, fail, nonempty
 from minigan.experiments import EXPERIMENTS
 
 PROG = "minigan experiment"
@@ -18,9 +18,9 @@ def parser() -> Parser:
                description="Run one experiment and record its numbers with the command line that produced them.\n\n"
                            + "\n".join(f"  {name:14s} {e.claim}" for name, e in EXPERIMENTS.items()))
     p.add_argument("name", metavar="NAME", choices=list(EXPERIMENTS), help="which experiment: " + ", ".join(EXPERIMENTS))
-    p.add_argument("--out", default="docs/experiments", help="folder for the PNG and JSON (default: %(default)s)")
+    p.add_argument("--out", type=nonempty, default="docs/experiments", help="folder for the PNG and JSON (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a small version of the protocol (seconds, not minutes)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0, help="random seed (default: 0)")
     p.add_argument("--data-dir", help="folder with MNIST's IDX files, for "
                    + " and ".join(n for n, e in EXPERIMENTS.items() if e.digits)
                    + " (default: the built-in rendered digits)")

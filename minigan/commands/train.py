@@ -4,9 +4,10 @@ checkpoints under --out."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from minigan.commands.common import Parser, check_at_least, fail
+from minigan.commands.common import Parser, bounded, fail, nonempty
 
 PROG = "minigan train"
 
@@ -25,22 +26,30 @@ def parser(model: str | None = None) -> Parser:
     p.add_argument("--data-dir", help="folder holding the dataset's files (mnist, fashion-mnist, cifar10)")
     p.add_argument("--split", default="auto", choices=["auto", "train", "test"],
                    help="which split of a real dataset (auto: train if present, else test)")
-    p.add_argument("--size", type=int, help="image size for the image datasets (default: what the model needs)")
+    p.add_argument("--size", type=int, choices=[28, 32, 64],
+                   help="image size for the image datasets (default: what the model needs)")
     p.add_argument("--color", action="store_true", help="three colour channels (digits, mnist)")
-    p.add_argument("--n", type=int, help="how many samples to make for the built-in datasets")
+    p.add_argument("--n", type=bounded(int, 1, 1_000_000), help="how many samples to make for the built-in datasets")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to compute (default: cpu)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="generator updates to train for")
-    length.add_argument("--epochs", type=float, help="passes over the data to train for (instead of --steps)")
-    p.add_argument("--batch", type=int, help="batch size")
-    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update (k of Algorithm 1)")
-    p.add_argument("--ema", type=float, metavar="DECAY", help="keep a moving average of G's weights (e.g. 0.999)")
-    p.add_argument("--out", help="output folder (default: runs/MODEL-DATA)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --out")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--keep", type=int, default=3, help="how many checkpoints to keep, 0 for all (default: 3)")
+    length.add_argument("--steps", type=bounded(int, 1, 10**9), help="generator updates to train for")
+    length.add_argument("--epochs", type=bounded(float, above=0, most=10**6),
+                        help="passes over the data to train for (instead of --steps)")
+    p.add_argument("--batch", type=bounded(int, 1, 1_000_000), help="batch size")
+    p.add_argument("--d-steps", type=bounded(int, 1, 100),
+                   help="discriminator updates per generator update (k of Algorithm 1)")
+    p.add_argument("--ema", type=bounded(float, above=0, below=1), metavar="DECAY",
+                   help="keep a moving average of G's weights (e.g. 0.999)")
+    p.add_argument("--out", type=nonempty, help="output folder (default: runs/MODEL-DATA); it holds one run")
+    replace = p.add_mutually_exclusive_group()
+    replace.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    replace.add_argument("--overwrite", action="store_true",
+                         help="start a new run in an --out that holds one, moving the old run to OUT.replaced-DATE")
+    p.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0, help="random seed (default: 0)")
+    p.add_argument("--sample-every", type=bounded(int, 1, 10**9), help="steps between sample grids and loss plots")
+    p.add_argument("--checkpoint-every", type=bounded(int, 1, 10**9), help="steps between checkpoints")
+    p.add_argument("--keep", type=bounded(int, 1, 10**6), default=3,
+                   help="how many of the newest checkpoints to keep (default: 3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     if model in MODELS:
         group = p.add_argument_group(f"{model} options (from the model table, minigan.models.MODELS)")
@@ -51,10 +60,24 @@ def parser(model: str | None = None) -> Parser:
                                    default=option.default, help=option.help)
             else:
                 shown = ",".join(map(str, option.default)) if isinstance(option.default, tuple) else option.default
-                group.add_argument(flag, dest=f"model_{name}", type=option.type, default=option.default,
-                                   choices=option.choices, metavar=None if option.choices else flag[2:].upper().replace("-", "_"),
+                metavar = None if option.choices else flag[2:].upper().replace("-", "_")
+                group.add_argument(flag, dest=f"model_{name}", type=option.type if option.choices else _checked(option),
+                                   default=option.default, choices=option.choices, metavar=metavar,
                                    help=f"{option.help} (default: {shown})")
     return p
+
+
+def _checked(option):
+    """An argparse type for a model option: read as the option's type, then checked against its range."""
+
+    def read(text: str):
+        try:
+            return option.check(option.type(text))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    read.__name__ = getattr(option.type, "__name__", "value")
+    return read
 
 
 def main(argv: list[str]) -> None:
@@ -62,13 +85,13 @@ def main(argv: list[str]) -> None:
     from minigan import backend
     from minigan.data import Loader, load
     from minigan.models import MODELS, build
-    from minigan.train.trainer import TrainConfig, Trainer, TrainingDiverged
+    from minigan.nn.module import parameter_budget
+    from minigan.train.memory import available_bytes, step_bytes
+    from minigan.train.run import RunExistsError, RunFolderError
+    from minigan.train.trainer import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted
 
     model = next((a for a in argv if a in MODELS), None)  # its options join the parser (no dataset shares a name)
     args = parser(model).parse_args(argv)
-    check_at_least(PROG, {"--steps": (args.steps, 0), "--batch": (args.batch, 1), "--d-steps": (args.d_steps, 1),
-                          "--sample-every": (args.sample_every, 1), "--checkpoint-every": (args.checkpoint_every, 1),
-                          "--keep": (args.keep, 0), "--n": (args.n, 1)})
     spec = MODELS[args.model]
     try:
         backend.check_device(args.device)
@@ -80,18 +103,32 @@ def main(argv: list[str]) -> None:
         dataset = load(args.data, args.data_dir, **data_options)
     except (ValueError, OSError) as error:
         fail(PROG, f"{args.data}: {error}")
+    batch = args.batch or spec.training["batch"]
+    if len(dataset) == 0:
+        fail(PROG, f"{args.data}: the data set is empty")
+    if batch > len(dataset):
+        fail(PROG, f"--batch {batch} is larger than the data set ({len(dataset)} samples): give a smaller --batch")
     options = {name[len("model_"):]: value for name, value in vars(args).items() if name.startswith("model_")}
+    memory = available_bytes()
     mg.manual_seed(args.seed)  # the initial weights follow the seed
     try:
-        gan = build(args.model, dataset.sample_shape, dataset.num_classes, **options)
+        with parameter_budget(memory // 16 if memory else 2**62):  # weights, gradients and two optimizer moments
+            gan = build(args.model, dataset.sample_shape, dataset.num_classes, **options)
     except ValueError as error:
         fail(PROG, str(error))
-    batch = args.batch or spec.training["batch"]
+    if memory and args.device == "cpu":
+        try:
+            need = step_bytes(gan, dataset.x, dataset.y, batch)
+        except ValueError as error:
+            fail(PROG, str(error))
+        if need > memory:
+            fail(PROG, f"--batch {batch}: a training step of this model needs about {need / 2**30:.1f} GiB, more "
+                       f"than the {memory / 2**30:.1f} GiB of memory available: give a smaller --batch or model")
     d_steps = args.d_steps or spec.training["d_steps"]
     steps = args.steps
     if steps is None:
         per_epoch = len(Loader(dataset, batch)) // d_steps
-        steps = round(args.epochs * per_epoch) if args.epochs is not None else spec.training["steps"]
+        steps = max(1, round(args.epochs * per_epoch)) if args.epochs is not None else spec.training["steps"]
     sample_every = args.sample_every or max(1, min(100, steps // 10 or 1))
     config = TrainConfig(out=args.out or f"runs/{args.model}-{args.data}", steps=steps, batch=batch, d_steps=d_steps,
                          sample_every=sample_every, checkpoint_every=args.checkpoint_every or max(steps // 4, 1),
@@ -101,11 +138,36 @@ def main(argv: list[str]) -> None:
             "num_classes": dataset.num_classes,
             "data": {"name": args.data, **{k: v for k, v in data_options.items() if v is not None}}}
     trainer = Trainer(gan, dataset, config, meta)
-    if args.resume and not trainer.resume():
-        fail(PROG, f"--resume: no checkpoint under {Path(config.out) / 'checkpoints'}")
+    out = config.out
     try:
+        if args.overwrite:
+            trainer.folder.claim()
+            if trainer.folder.holds_a_run():
+                print(f"moved the old run in {out} to {trainer.folder.move_aside()}")
+        if args.resume:
+            try:
+                resumed = trainer.resume()
+            except RunFolderError:
+                raise
+            except ValueError as error:  # a checkpoint of another run, or none that reads
+                fail(PROG, f"--resume: {error}")
+            if not resumed:
+                fail(PROG, f"--resume: no checkpoint under {Path(out) / 'checkpoints'}")
+            if trainer.step >= steps:
+                fail(PROG, f"--steps {steps}: the run in {out} is already at step {trainer.step}; give more --steps")
         trainer.run()
+    except RunExistsError:
+        fail(PROG, f"--out {out} already holds a run: continue it with --resume, train into a new --out folder, or "
+                   "replace it with --overwrite (the old run is moved aside, not deleted)")
+    except RunFolderError as error:
+        fail(PROG, f"--out: {error}")
     except TrainingDiverged as error:
         fail(PROG, str(error))
-    print(f"trained {args.model} on {args.data} for {trainer.step} steps: samples in {config.out}/samples, "
-          f"loss curves in {config.out}/losses.png, checkpoint {trainer.last_checkpoint}")
+    except TrainingInterrupted as error:
+        sys.stderr.write(f"{PROG}: {error}; continue with --resume\n")
+        raise SystemExit(130) from None
+    except OSError as error:  # a full disk, a folder made read-only under a running run, ...
+        kept = f"; the last checkpoint written is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
+        fail(PROG, f"cannot write {error.filename or out}: {error.strerror or error}{kept}")
+    print(f"trained {args.model} on {args.data} for {trainer.step} steps: samples in {out}/samples, "
+          f"loss curves in {out}/losses.png, checkpoint {trainer.last_checkpoint}")

@@ -19,7 +19,7 @@ midpoint of its centre of mass and its box centre (MNIST uses the centre of mass
 printed 7, all weight at the top, off the bottom); white strokes on black. At size 32 the same digits sit on a larger frame (as MNIST
 padded to 32x32). With color=True the strokes get a random bright colour and the background a random dark one.
 
-Generated sets are cached as .npz files (uint8 pixels) in MINIGAN_CACHE, else ~/.cache/minigan, written
+Generated sets are cached as .safetensors files (uint8 pixels) in MINIGAN_CACHE, else ~/.cache/minigan, written
 atomically with minigan.save; a later load with the same arguments reads the file instead of rendering.
 """
 
@@ -276,7 +276,7 @@ def render_digits(n: int, size: int = 28, color: bool = False, rng: numpy.random
 
 def cache_path(n: int, size: int, color: bool, seed: int, split: str) -> str:
     """The cache file of one set of arguments (the rendering version is part of the name)."""
-    name = f"digits-v{VERSION}-{split}-n{n}-{size}px-{'rgb' if color else 'gray'}-seed{seed}.npz"
+    name = f"digits-v{VERSION}-{split}-n{n}-{size}px-{'rgb' if color else 'gray'}-seed{seed}.safetensors"
     return os.path.join(cache_dir(), name)
 
 

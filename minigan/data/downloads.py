@@ -1,17 +1,22 @@
 """Download MNIST, Fashion-MNIST and CIFAR-10 into a folder that minigan.data.load reads, checking SHA-256 sums.
 
 Each file is streamed into a temporary file beside its target while its SHA-256 is computed; only a file whose
-digest matches the one written below is renamed into place (os.replace, atomic), so an interrupted or corrupted
+digest matches one written below is renamed into place (os.replace, atomic), so an interrupted or corrupted
 download never leaves a file that looks complete. A mismatch deletes the temporary file and raises. The
 CIFAR-10 archive is then unpacked: only its batch files are taken out, each written atomically under
 data_dir/cifar-10-batches-py, so no path inside the archive can point outside that folder.
 
-The digests agree with those published for these files by several independent projects (torchvision's data
-set definitions, Keras's CIFAR-10 loader, Chainer's Fashion-MNIST loader, among others).
+A file passes when its SHA-256 is the published one, or when the SHA-256 of its decompressed content is the
+one written below: mirrors compress the same content with different gzip headers (a name, a time), so the
+content is what identifies a correct file from any mirror. The files' digests agree with those published by
+several independent projects (torchvision's data set definitions, Keras's CIFAR-10 loader, Chainer's
+Fashion-MNIST loader, among others); the content digests were computed from the decompressed files, and are
+given for the files at hand when they were written (MNIST's test split).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import secrets
@@ -19,17 +24,20 @@ import shutil
 import sys
 import tarfile
 import urllib.request
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 
 from minigan.data.cifar import SUBDIR, TEST_FILES, TRAIN_FILES
 
 
 @dataclass(frozen=True)
 class Source:
-    """Where a data set's files come from: base URLs tried in order, and each file's name and SHA-256."""
+    """Where a data set's files come from: base URLs tried in order, each file's name and published SHA-256, and
+    where known the SHA-256 of its decompressed content."""
 
     mirrors: tuple[str, ...]
     files: dict[str, str]
+    contents: dict[str, str] = field(default_factory=dict)
 
 
 SOURCES: dict[str, Source] = {
@@ -40,6 +48,10 @@ SOURCES: dict[str, Source] = {
             "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
             "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+        {
+            "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
     ),
     "fashion-mnist": Source(
@@ -58,6 +70,7 @@ SOURCES: dict[str, Source] = {
 }
 _CHUNK = 1 << 20
 _TIMEOUT = 60.0
+MAX_CONTENT = 1 << 30  # bytes of decompressed content hashed at most: more cannot be any of these files
 
 
 class DownloadError(OSError):
@@ -65,7 +78,7 @@ class DownloadError(OSError):
 
 
 class ChecksumError(ValueError):
-    """A downloaded file's SHA-256 is not the published one; the file has been deleted."""
+    """A downloaded file's SHA-256 (and its content's) is not the published one; the file has been deleted."""
 
 
 def sha256_of(path: str) -> str:
@@ -75,6 +88,37 @@ def sha256_of(path: str) -> str:
         for block in iter(lambda: f.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def content_sha256_of(path: str) -> str | None:
+    """The hex SHA-256 digest of a gzipped file's decompressed content, computed in a stream; None when the file is
+    not valid gzip or its content exceeds MAX_CONTENT bytes."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        with gzip.open(path, "rb") as f:
+            for block in iter(lambda: f.read(_CHUNK), b""):
+                size += len(block)
+                if size > MAX_CONTENT:
+                    return None
+                digest.update(block)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return digest.hexdigest()
+
+
+def _mismatch(path: str, name: str, source: Source, sha256: str | None = None) -> str | None:
+    """Why the file at path is not the published `name` of source (None when it is): neither its SHA-256 (sha256,
+    when already computed) nor, where known, that of its decompressed content matches."""
+    sha256 = sha256 or sha256_of(path)
+    if sha256 == source.files[name]:
+        return None
+    problem = f"SHA-256 {sha256} is not the expected {source.files[name]}"
+    if name not in source.contents:
+        return problem
+    content = content_sha256_of(path)
+    if content == source.contents[name]:
+        return None
+    return f"{problem}, and that of its decompressed content is {content}, not {source.contents[name]}"
 
 
 def _temporary_path(path: str) -> str:
@@ -89,8 +133,8 @@ def _remove(path: str) -> None:
         pass
 
 
-def _fetch(url: str, path: str, sha256: str) -> None:
-    """Stream url to path through a temporary file; rename it into place only when its SHA-256 matches."""
+def _fetch(url: str, path: str, name: str, source: Source) -> None:
+    """Stream url to path through a temporary file; rename it into place only when it is the published file."""
     tmp = _temporary_path(path)
     try:
         digest = hashlib.sha256()
@@ -100,9 +144,10 @@ def _fetch(url: str, path: str, sha256: str) -> None:
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        if digest.hexdigest() != sha256:
-            raise ChecksumError(f"{url}: SHA-256 {digest.hexdigest()} is not the expected {sha256}; the "
-                                "download is corrupt or not the published file, and it has been deleted")
+        problem = _mismatch(tmp, name, source, digest.hexdigest())
+        if problem is not None:
+            raise ChecksumError(f"{url}: {problem}; the download is corrupt or not the published file, and it has "
+                                "been deleted")
         os.replace(tmp, path)
     finally:
         _remove(tmp)
@@ -141,8 +186,8 @@ def _extract_cifar(archive: str, data_dir: str) -> None:
 def download(name: str, data_dir: str | os.PathLike, *, verbose: bool = True) -> list[str]:
     """Download a data set's files into data_dir (created if needed) and return their paths.
 
-    Files already there with the right SHA-256 are kept. Each file is tried from each mirror in turn; a wrong
-    digest deletes the download and raises ChecksumError (a ValueError) after the last mirror, network errors
+    Files already there with the right SHA-256 (of the file, or of its decompressed content) are kept. Each file
+    is tried from each mirror in turn; a wrong digest deletes the download and raises ChecksumError (a ValueError) after the last mirror, network errors
     raise DownloadError (an OSError). For CIFAR-10 the batch files are unpacked into
     data_dir/cifar-10-batches-py. Afterwards minigan.data.load(name, data_dir) reads them.
     """
@@ -153,10 +198,10 @@ def download(name: str, data_dir: str | os.PathLike, *, verbose: bool = True) ->
     os.makedirs(data_dir, exist_ok=True)
     source = SOURCES[name]
     paths = []
-    for file_name, sha256 in source.files.items():
+    for file_name in source.files:
         path = os.path.join(data_dir, file_name)
         paths.append(path)
-        if os.path.isfile(path) and sha256_of(path) == sha256:
+        if os.path.isfile(path) and _mismatch(path, file_name, source) is None:
             continue
         failures: list[Exception] = []
         for mirror in source.mirrors:
@@ -164,7 +209,7 @@ def download(name: str, data_dir: str | os.PathLike, *, verbose: bool = True) ->
             if verbose:
                 print(f"downloading {url} -> {path}", file=sys.stderr)
             try:
-                _fetch(url, path, sha256)
+                _fetch(url, path, file_name, source)
                 break
             except (OSError, ValueError) as e:  # network, file system, checksum, or a malformed URL
                 failures.append(e)

@@ -9,6 +9,7 @@ against its header before use, so a truncated download or a swapped file fails w
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import warnings
 import zlib
@@ -18,6 +19,7 @@ import numpy
 from minigan.data.dataset import Dataset, DatasetFormatError, images_from_uint8, pad_to
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+MAX_BYTES = 1 << 28  # the most values an IDX file may declare (256 MiB): MNIST's training images take 47 MB
 PREFIXES = {"train": "train", "test": "t10k"}
 
 
@@ -36,46 +38,63 @@ def find_file(data_dir: str, name: str) -> str | None:
     return None
 
 
-def read_bytes(path: str) -> bytes:
-    """The content of a file, decompressed when it is gzipped (recognised by its first two bytes)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetFormatError(f"{path}: not a valid gzip file, or a truncated one ({type(e).__name__}: {e})") \
-            from e
+def read_idx(path: str, magic: int) -> numpy.ndarray:
+    """The uint8 array of the IDX file at path (gzipped or not, recognised by its first two bytes), checked
+    against its header. The magic number fixes the type (unsigned bytes) and the number of dimensions: 3 for
+    images, 1 for labels.
+
+    The header is checked before the values are read: the size it declares (computed with Python integers, so
+    no header can overflow it) must be at most MAX_BYTES, and a gzipped file is decompressed in a stream that
+    stops one byte past that size, so a small file cannot unpack into gigabytes.
+    """
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        try:
+            if gzipped:
+                with gzip.GzipFile(fileobj=raw) as f:
+                    return _read_idx(f, path, magic, None)
+            return _read_idx(raw, path, magic, os.fstat(raw.fileno()).st_size)
+        except (OSError, EOFError, zlib.error) as e:
+            if not gzipped:
+                raise
+            raise DatasetFormatError(f"{path}: not a valid gzip file, or a truncated one ({type(e).__name__}: "
+                                     f"{e})") from e
 
 
-def parse_idx(data: bytes, path: str, magic: int) -> numpy.ndarray:
-    """The uint8 array an IDX file holds, after checking its magic number and that its size matches its header."""
-    if len(data) < 4:
-        raise DatasetFormatError(f"{path}: {len(data)} bytes, too short for an IDX header")
-    found = int.from_bytes(data[:4], "big")
+def _read_idx(f, path: str, magic: int, file_size: int | None) -> numpy.ndarray:
+    """Read an IDX file from the binary stream f (file_size: its size in bytes when known, else None)."""
+    head = f.read(4)
+    found = int.from_bytes(head, "big")
+    if len(head) < 4:
+        raise DatasetFormatError(f"{path}: {len(head)} bytes, too short for an IDX header")
     if found != magic:
         kind = {IMAGES_MAGIC: "an image", LABELS_MAGIC: "a label"}[magic]
         raise DatasetFormatError(f"{path}: wrong magic number {found} (0x{found:08x}); {kind} file of unsigned "
                                  f"bytes has {magic} (0x{magic:08x}). Is it the right file, and decompressed?")
-    ndim = data[3]
+    ndim = head[3]
+    dims = f.read(4 * ndim)
     header = 4 + 4 * ndim
-    if len(data) < header:
+    if len(dims) < 4 * ndim:
         raise DatasetFormatError(f"{path}: truncated: the header names {ndim} dimensions but the file has "
-                                 f"{len(data)} bytes")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(numpy.prod(shape, dtype=numpy.int64))
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "longer than its header says"
-        raise DatasetFormatError(f"{path}: {problem}: the header says shape {shape}, i.e. {expected} bytes, but "
-                                 f"the file has {len(data)} bytes")
-    return numpy.frombuffer(data, dtype=numpy.uint8, offset=header).reshape(shape)
-
-
-def read_idx(path: str, magic: int) -> numpy.ndarray:
-    """The uint8 array of the IDX file at path (gzipped or not), checked against its header. The magic number
-    fixes the type (unsigned bytes) and the number of dimensions: 3 for images, 1 for labels."""
-    return parse_idx(read_bytes(path), path, magic)
+                                 f"{4 + len(dims)} bytes")
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    declared = math.prod(shape)
+    if declared > MAX_BYTES:
+        raise DatasetFormatError(f"{path}: the header says shape {shape}, i.e. {declared} bytes of values, more "
+                                 f"than the {MAX_BYTES} an IDX file may hold here")
+    expected = header + declared
+    if file_size is None:  # a stream: read one byte more than declared, to see whether the file is longer
+        values = f.read(declared + 1)
+        actual = header + len(values) if len(values) <= declared else None
+    else:
+        actual = file_size
+        values = f.read(declared) if file_size == expected else b""
+    if actual != expected:
+        problem = "truncated" if actual is not None and actual < expected else "longer than its header says"
+        size = "" if actual is None else f", but the file has {actual} bytes"
+        raise DatasetFormatError(f"{path}: {problem}: the header says shape {shape}, i.e. {expected} bytes{size}")
+    return numpy.frombuffer(values, dtype=numpy.uint8).reshape(shape)
 
 
 def resolve_split(data_dir: str, split: str, name: str) -> str:

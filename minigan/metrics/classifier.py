@@ -198,7 +198,7 @@ def train_classifier(images: numpy.ndarray, labels: numpy.ndarray, steps: int = 
 
 def classifier_path(dataset: str, steps: int, seed: int, source: str) -> str:
     """The cache file of one trained classifier (source: the split or 'rendered' it was trained on)."""
-    return os.path.join(cache_dir(), f"classifier-v{VERSION}-{dataset}-{source}-steps{steps}-seed{seed}.npz")
+    return os.path.join(cache_dir(), f"classifier-v{VERSION}-{dataset}-{source}-steps{steps}-seed{seed}.safetensors")
 
 
 def _read_cached(path: str) -> DigitClassifier | None:

@@ -10,8 +10,9 @@ import math
 from collections import OrderedDict
 
 from minigan import ops
-from minigan.nn import Linear, Module, Parameter, Sequential, init
-from minigan.tensor import Tensor, empty, ones, zeros
+from minigan.nn import Linear, Module, Sequential, init
+from minigan.nn.module import new_parameter
+from minigan.tensor import Tensor
 
 
 class MinibatchDiscrimination(Module):
@@ -28,7 +29,7 @@ class MinibatchDiscrimination(Module):
                  dtype=None):
         super().__init__()
         self.in_features, self.out_features, self.kernel_dims = in_features, out_features, kernel_dims
-        self.T = Parameter(empty((in_features, out_features * kernel_dims), dtype=dtype, device=device or "cpu"))
+        self.T = new_parameter((in_features, out_features * kernel_dims), device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -86,8 +87,8 @@ class VirtualBatchNorm(Module):
                  dtype=None):
         super().__init__()
         self.num_features, self.reference_size, self.eps = num_features, reference_size, eps
-        self.weight = Parameter(ones(num_features, dtype=dtype, device=device or "cpu"))
-        self.bias = Parameter(zeros(num_features, dtype=dtype, device=device or "cpu"))
+        self.weight = init.ones_(new_parameter((num_features,), device, dtype))
+        self.bias = init.zeros_(new_parameter((num_features,), device, dtype))
 
     def forward(self, input: Tensor) -> Tensor:
         r = self.reference_size

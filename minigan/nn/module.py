@@ -6,8 +6,10 @@ parameters(), state_dict(), to() and train() reach every piece of state of a mod
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections import OrderedDict, namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy
 
@@ -33,8 +35,35 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+_budgets: list[list[int]] = []  # [limit, elements created so far] of each active parameter_budget
+
+
+@contextlib.contextmanager
+def parameter_budget(elements: int):
+    """Within this context, creating a parameter that would bring the elements of the parameters created inside it
+    above `elements` raises ValueError before any memory is allocated.
+
+    For building a model that a file describes (a checkpoint's options): the model cannot be larger than the
+    weights the file holds, so a few bytes of metadata cannot ask for gigabytes.
+    """
+    budget = [int(elements), 0]
+    _budgets.append(budget)
+    try:
+        yield
+    finally:
+        _budgets.remove(budget)
+
+
 def new_parameter(shape: tuple, device: str | None, dtype) -> Parameter:
-    """An uninitialised Parameter of the given shape, on device (default cpu) in dtype (default dtype)."""
+    """An uninitialised Parameter of the given shape, on device (default cpu) in dtype (default dtype); counted
+    against the active parameter_budget, if any."""
+    size = math.prod(int(d) for d in shape)
+    for limit, used in _budgets:
+        if used + size > limit:
+            raise ValueError(f"the model needs more than {limit} parameters, the most allowed here (a parameter "
+                             f"of shape {tuple(shape)} would bring it to {used + size})")
+    for budget in _budgets:
+        budget[1] += size
     return Parameter(empty(shape, dtype=dtype, device=device or "cpu"))
 
 
@@ -255,9 +284,13 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy the values of state_dict (minigan Tensors or NumPy/CuPy arrays) into this module's arrays.
 
-        Each array keeps its device and dtype. Nothing is copied unless every shape fits (and, when strict,
-        the keys match exactly); otherwise a RuntimeError lists every problem, naming key and shapes.
+        Each array keeps its device and dtype. All or nothing: nothing is copied unless every value is a numeric
+        (boolean, integer or floating-point) tensor or array of the right shape (and, when strict, the keys match
+        exactly); otherwise a RuntimeError lists every problem, naming key and shapes. A state_dict that is not a
+        dict raises TypeError.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"expected a dict (a state dict) of name -> tensor, got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -274,6 +307,9 @@ class Module:
             if not isinstance(value, Tensor) and not (hasattr(value, "shape") and hasattr(value, "dtype")):
                 errors.append(f'While copying the parameter named "{key}", expected a Tensor or an array from '
                               f"the state_dict, got {type(value).__name__}.")
+            elif numpy.dtype(value.dtype).kind not in "biuf":
+                errors.append(f'While copying the parameter named "{key}", expected numbers (a boolean, integer or '
+                              f"floating-point tensor), got dtype {value.dtype}.")
             elif tuple(value.shape) != target.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from "
                               f"checkpoint, the shape in current model is {target.shape}.")

@@ -1,0 +1,5 @@
+"""`python -m minigan ...`: the `minigan` command."""
+
+from minigan.commands import main
+
+main()
