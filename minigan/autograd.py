@@ -94,9 +94,18 @@ class Function:
     it can be differentiated again. Inside it, `self.inputs` are the input Tensors, `self.output(i)` the i-th
     output as a node of the graph (saved by setting `saves_outputs = True`), and `self.needs_input_grad` tells
     which input gradients the walk wants.
+
+    The tensors whose values the backward reads are saved for it: their versions are noted in forward and
+    checked before backward, which raises if one was changed in place since (the gradient would be wrong).
+    `saved_inputs` says which inputs those are: for each input in order, the positions of the inputs that its
+    gradient reads, so an input is saved only when an input whose gradient needs it requires grad (as in
+    PyTorch); None (the default) saves every input. `returns_view` marks a Function whose output may be a view
+    of its first input; when it is, the two share a version counter.
     """
 
     saves_outputs = False
+    saved_inputs: tuple[tuple[int, ...], ...] | None = None
+    returns_view = False
 
     @property
     def name(self) -> str:
@@ -126,12 +135,17 @@ class Function:
         record = _grad_enabled and any(x is not None and x.requires_grad for x in inputs)
         ys = tuple(numpy.asarray(y) if isinstance(y, numpy.generic) else y for y in ys)  # NumPy scalars -> 0-d
         outputs = tuple(Tensor(y, requires_grad=record) for y in ys)
+        if self.returns_view and _memory_owner(ys[0]) is _memory_owner(inputs[0].data):
+            outputs[0]._version_counter = inputs[0]._version_counter
         if record:
             self.inputs = inputs
             self.seq = next(_sequence)
             self.output_meta = [(y.shape, y.dtype) for y in ys]
             self.output_refs = [weakref.ref(t) for t in outputs]
             self.saved_outputs = ys if self.saves_outputs else None
+            self.input_versions = [None if x is None else x._version_counter[0] for x in inputs]
+            if self.saves_outputs:
+                self.output_versions = [(t._version_counter, t._version_counter[0]) for t in outputs]
             for i, t in enumerate(outputs):
                 t.grad_fn, t.output_index = self, i
         return outputs[0] if single else outputs
@@ -140,6 +154,7 @@ class Function:
         """The i-th output as a graph node (its gradient flows back through this Function)."""
         t = Tensor(self.saved_outputs[i], requires_grad=True)
         t.grad_fn, t.output_index = self, i
+        t._version_counter = self.output_versions[i][0]
         return t
 
     def release(self) -> None:
@@ -150,6 +165,39 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+def _memory_owner(a):
+    """The array (or buffer) that owns a's memory: the same for an array and every view of it."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _check_saved_versions(f: Function) -> None:
+    """Raise if a tensor saved for f's backward was changed in place after its forward read it."""
+    inputs, versions = f.inputs, f.input_versions
+    if [None if x is None else x._version_counter[0] for x in inputs] != versions:  # rare: find which
+        if f.saved_inputs is None:
+            read = range(len(inputs))
+        else:
+            read = {j for reads, x in zip(f.saved_inputs, inputs) if x is not None and x.requires_grad for j in reads}
+        for j in sorted(read):
+            x = inputs[j]
+            if x is not None and x._version != versions[j]:
+                raise _modified(f, f"input {j}", x.shape, x.dtype, versions[j], x._version)
+    if f.saves_outputs:
+        for i, (counter, version) in enumerate(f.output_versions):
+            if counter[0] != version:
+                raise _modified(f, f"output {i}", *f.output_meta[i], version, counter[0])
+
+
+def _modified(f: Function, what: str, shape: tuple, dtype, saved: int, now: int) -> RuntimeError:
+    return RuntimeError(
+        f"{f.name}.backward: {what} (shape {shape}, {dtype}), saved for the gradient, was modified in place "
+        f"(version {saved} when saved, {now} now): one of the variables needed for gradient computation has been "
+        "modified by an inplace operation. Change a clone() instead, or run the forward again after the change."
+    )
 
 
 def _check_freed(f: Function) -> None:
@@ -257,6 +305,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
                     results[targets[id(t)]] = gys[i]
             if f in reaches:
                 _check_freed(f)
+                _check_saved_versions(f)
                 device = next(g.device for g in gys if g is not None)
                 gys = [_zeros(m, device) if g is None else g for g, m in zip(gys, f.output_meta)]
                 f.needs_input_grad = wanted[f]

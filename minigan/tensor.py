@@ -30,7 +30,9 @@ class Tensor:
     """An n-dimensional array that records how it was computed, so gradients can flow back to it.
 
     `data` is the raw array; `grad` the accumulated gradient (a Tensor) after backward; `grad_fn` the Function
-    that produced it (None for a leaf).
+    that produced it (None for a leaf); `_version` how many times its memory was changed in place, which lets the
+    backward notice that a tensor it saved has changed since. As in PyTorch, a view (detach(), reshape, permute,
+    expand, basic indexing) shares its base's version counter, and writing through `.data` changes no version.
     """
 
     __array_ufunc__ = None  # numpy defers to Tensor's reflected operators: ndarray * Tensor is a Tensor
@@ -43,6 +45,7 @@ class Tensor:
         self.output_index = 0
         self.hooks: list = []
         self.retains_grad = False
+        self._version_counter = [0]  # a list, so that views share it
 
     # ---- description ----
     @property
@@ -60,6 +63,14 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
+
+    @property
+    def _version(self) -> int:
+        return self._version_counter[0]
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of the data, for this tensor and every view of its memory."""
+        self._version_counter[0] += 1
 
     @property
     def is_leaf(self) -> bool:
@@ -163,8 +174,10 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (an in-place change of one is an in-place change of the other)."""
+        t = Tensor(self.data)
+        t._version_counter = self._version_counter
+        return t
 
     def detach_(self) -> Tensor:
         self.grad_fn, self.requires_grad = None, False
@@ -197,7 +210,7 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self
 
-    # ---- in-place updates (never recorded in the graph) ----
+    # ---- in-place updates (never recorded in the graph; each one bumps the version) ----
     def _check_inplace(self, name: str) -> None:
         if autograd.is_grad_enabled() and self.requires_grad:
             raise RuntimeError(
@@ -209,6 +222,7 @@ class Tensor:
         self._check_inplace(name)
         xp = backend.get_array_module(self.data)
         self.data[...] = xp.asarray(array)
+        self._bump_version()
         return self
 
     def zero_(self) -> Tensor:
@@ -247,6 +261,7 @@ class Tensor:
             raise RuntimeError("__setitem__ on a tensor computed in the graph is not supported; build a new tensor")
         value = value.data if isinstance(value, Tensor) else value
         self.data[ops.array_index(index)] = value
+        self._bump_version()
 
     # ---- arithmetic ----
     def __add__(self, other):

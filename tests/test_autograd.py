@@ -692,6 +692,44 @@ def test_user_defined_function_with_two_outputs():
     assert gradgradcheck(lambda a, b: SumAndProduct().apply(a, b), [a, b])
 
 
+class Scale(mg.Function):
+    """y = a * c for a constant c: a's gradient reads c, and c (which takes no gradient) reads nothing."""
+
+    saved_inputs = ((1,), ())
+
+    def forward(self, a, c):
+        return a * c
+
+    def backward(self, gy):
+        return gy * self.inputs[1], None
+
+
+def test_user_defined_functions_save_every_input_unless_they_say_which():
+    a = f64([1.0, 2.0])
+    y = Cube().apply(a).sum()
+    with mg.no_grad():
+        a.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"Cube.backward: input 0 \(shape \(2,\), float64\).*version 0 when "
+                                           r"saved, 1 now"):
+        y.backward()
+    y = PowerOfTwo().apply(a)
+    total = y.sum()
+    with mg.no_grad():
+        y.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"PowerOfTwo.backward: output 0 .*version 0 when saved, 1 now"):
+        total.backward()
+    c = f64([3.0, 4.0], requires_grad=False)
+    y = Scale().apply(a, c).sum()
+    with mg.no_grad():
+        a.mul_(2.0)  # not saved: no gradient reads it
+    y.backward()
+    close(a.grad, [3.0, 4.0])
+    y = Scale().apply(a, c).sum()
+    c.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"Scale.backward: input 1 .*version 0 when saved, 1 now"):
+        y.backward()
+
+
 def test_function_inputs_on_different_devices_or_not_tensors_raise():
     with pytest.raises(TypeError, match="Tensor"):
         Cube().apply(np.ones(2))

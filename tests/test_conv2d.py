@@ -155,6 +155,36 @@ def test_im2col_col2im_edge_cases(variant, device, g, dtype):
         check_columns(variant, device, g, dtype, layout, k)
 
 
+# ---- batches of whole groups of eight rows, and of a partial group ----
+
+GROUP_BATCHES = pytest.mark.parametrize("n", [8, 9, 16, 17])
+
+
+def grouped(n: int) -> Convolution:
+    """A small padded, strided geometry at batch n. The CPU kernels move the batch into and out of their layout
+    eight rows at a time, then the rows of a partial group one by one (kernels/chwn.py)."""
+    return Convolution(n, 3, 4, (5, 4), (3, 2), (2, 1), (1, 1))
+
+
+@DTYPES
+@GROUP_BATCHES
+def test_kernels_at_batches_of_whole_and_partial_groups_of_eight(variant, device, n, dtype):
+    """forward, the weight gradient (from a gy one row short, and from given columns) and the columns, whose
+    col2im is the input gradient's last step."""
+    for k, layout in enumerate(("contiguous", "strided")):
+        check_kernels(variant, device, grouped(n), dtype, (layout,) * 4, n + k, (1, 0))
+        check_columns(variant, device, grouped(n), dtype, layout, n + k)
+
+
+@GROUP_BATCHES
+def test_derivatives_at_batches_of_whole_and_partial_groups_of_eight(variant, device, derivatives_match, n):
+    """F.conv2d's value, input gradient (the variant's transposed convolution), weight gradient and second
+    derivatives against the reference kernels on the CPU."""
+    g = grouped(n)
+    x, W, b, _ = g.operands(n)
+    derivatives_match(lambda x, W, b: F.conv2d(x, W, b, **g.options), [x, W, b], "float64")
+
+
 @DTYPES
 def test_runs_are_bit_reproducible(variant, device, dtype):
     """Two runs of every kernel on DCGAN-sized inputs give the same bits (no atomics, fixed summation orders)."""

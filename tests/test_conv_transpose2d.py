@@ -81,6 +81,33 @@ def test_forward_and_weight_gradient_edge_cases(variant, device, g, dtype):
         check_kernels(variant, device, g, dtype, (layout,) * 4, k)
 
 
+# ---- batches of whole groups of eight rows, and of a partial group ----
+
+GROUP_BATCHES = pytest.mark.parametrize("n", [8, 9, 16, 17])
+
+
+def grouped(n: int) -> Convolution:
+    """A small padded, strided geometry with an output padding at batch n. The CPU kernels move the batch into and
+    out of their layout eight rows at a time, then the rows of a partial group one by one (kernels/chwn.py)."""
+    return Convolution(n, 3, 2, (3, 4), (3, 2), (2, 1), (1, 1), output_padding=(1, 0), transposed=True)
+
+
+@DTYPES
+@GROUP_BATCHES
+def test_kernels_at_batches_of_whole_and_partial_groups_of_eight(variant, device, n, dtype):
+    for k, layout in enumerate(("contiguous", "strided")):
+        check_kernels(variant, device, grouped(n), dtype, (layout,) * 4, n + k)
+
+
+@GROUP_BATCHES
+def test_derivatives_at_batches_of_whole_and_partial_groups_of_eight(variant, device, derivatives_match, n):
+    """F.conv_transpose2d's value, input gradient (the variant's conv2d), weight gradient and second derivatives
+    against the reference kernels on the CPU."""
+    g = grouped(n)
+    x, W, b, _ = g.operands(n)
+    derivatives_match(lambda x, W, b: F.conv_transpose2d(x, W, b, **g.options), [x, W, b], "float64")
+
+
 def inner(a, b) -> float:
     return float(np.vdot(host(a).astype(np.float64), host(b).astype(np.float64)))
 

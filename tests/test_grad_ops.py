@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.nn.functional as F
 from minigan.tensor import Tensor
-from minigan.testing import LAYOUTS, gradcheck, gradgradcheck, lay_out
+from minigan.testing import LAYOUTS, gradcheck, gradgradcheck, jacobian_check, lay_out
 from minigan.testing.strategies import shapes
 from minigan.testing.values import away, distinct, normal, positive
 
@@ -642,6 +642,29 @@ class CubeWithWrongGradient(Cube):
     def backward(self, gy):
         (x,) = self.inputs
         return 2 * x * x * gy
+
+
+class CubeWithASmallWrongTerm(Cube):
+    """The gradient plus a term a ten-thousandth of its size: below gradcheck's relative tolerance along random
+    directions."""
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return 3 * x * x * gy + 1e-4 * gy
+
+
+def test_jacobian_check_compares_every_entry():
+    x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3)) + 2, requires_grad=True)
+    assert gradcheck(lambda x: CubeWithASmallWrongTerm().apply(x), [x])  # random directions let it pass
+    with pytest.raises(AssertionError, match=r"jacobian_check: d output 0\[\d+\] / d input 0\[\d+\]"):
+        jacobian_check(lambda x: CubeWithASmallWrongTerm().apply(x), [x])
+    assert jacobian_check(lambda x: Cube().apply(x), [x], second_order=True)
+    with pytest.raises(AssertionError, match="jacobian_check"):
+        jacobian_check(lambda x: CubeWithFlatSecondDerivative().apply(x), [x], second_order=True)
+    a, b = (mg.tensor(np.random.default_rng(k).standard_normal(3), requires_grad=True) for k in (1, 2))
+    assert jacobian_check(lambda a, b: (a * b, a.exp(), b.detach()), [a, b], second_order=True)
+    with pytest.raises(TypeError, match="float64"):
+        jacobian_check(lambda a: a * a, [mg.ones(2, requires_grad=True)])
 
 
 class CubeReadingMemoryInOrder(Cube):

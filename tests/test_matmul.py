@@ -89,3 +89,44 @@ def test_gradients(variant, device, selected, kind):
     check_function(lambda a, b: a @ b, np.matmul, operands(kind), floor=floor, device=device, max_examples=15)
     check_function(mg.matmul, np.matmul, operands(kind), floor=floor, device=device, second_order=False,
                    max_examples=5)
+
+
+# ---- dtypes: matmul promotes neither operand, as in PyTorch ----
+
+MIXED = [("int64", "float32"), ("float32", "int64"), ("float32", "float64"), ("float64", "float32")]
+SHAPES = [((1, 2), (2, 1)), ((2,), (2,)), ((3, 1, 2), (2, 2))]
+
+
+@pytest.mark.parametrize("a_dtype, b_dtype", MIXED)
+@pytest.mark.parametrize("a_shape, b_shape", SHAPES)
+def test_operands_of_different_dtypes_raise(a_dtype, b_dtype, a_shape, b_shape):
+    a, b = mg.tensor(np.ones(a_shape, a_dtype)), mg.tensor(np.ones(b_shape, b_dtype))
+    message = f"matmul: expected both operands to have the same dtype, got {a_dtype} and {b_dtype}"
+    with pytest.raises(RuntimeError, match=message):
+        a @ b
+    with pytest.raises(RuntimeError, match=message):
+        mg.matmul(a, b)
+
+
+def test_integer_operands_give_an_integer_product():
+    y = mg.tensor([[1, 2]]) @ mg.tensor([[3], [4]])
+    assert y.dtype == np.int64 and y.tolist() == [[11]]
+
+
+@pytest.mark.parametrize("a_dtype, b_dtype", MIXED + [("int64", "int64"), ("float32", "float32")])
+@pytest.mark.parametrize("a_shape, b_shape", SHAPES)
+def test_dtype_rule_matches_torch(torch_cpu, a_dtype, b_dtype, a_shape, b_shape):
+    """Where PyTorch raises, minigan raises RuntimeError too; where it does not, both give the same product."""
+    a, b = np.arange(np.prod(a_shape)).reshape(a_shape), np.arange(np.prod(b_shape)).reshape(b_shape)
+    a, b = a.astype(a_dtype), b.astype(b_dtype)
+    try:
+        expected = (torch_cpu.from_numpy(a) @ torch_cpu.from_numpy(b)).numpy()
+    except RuntimeError:
+        expected = None
+    if expected is None:
+        with pytest.raises(RuntimeError, match="same dtype"):
+            mg.tensor(a) @ mg.tensor(b)
+    else:
+        y = (mg.tensor(a) @ mg.tensor(b)).numpy()
+        assert y.dtype == expected.dtype
+        np.testing.assert_array_equal(y, expected)

@@ -13,6 +13,8 @@ CASES = [
     ("SGD", {"lr": 0.1}),
     ("SGD", {"lr": 0.1, "momentum": 0.9}),
     ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1}),  # where 1 - dampening and dampening differ
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.9, "weight_decay": 0.01}),
     ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
     ("SGD", {"lr": 0.1, "weight_decay": 0.1}),
     ("SGD", {"lr": 0.05, "momentum": 0.5, "nesterov": True, "weight_decay": 0.01}),

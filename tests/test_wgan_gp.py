@@ -3,6 +3,8 @@
 The critic's loss is D(fake).mean() - D(real).mean() + 10 mean((||dD(x_hat)/dx_hat||_2 - 1)^2) on
 x_hat = a real + (1 - a) fake. Its weight gradients pass through conv2d's input gradient (a transposed
 convolution), its weight gradient Function and leaky ReLU's gradient, each differentiated once more.
+
+Without PyTorch, the interpolates of minigan's gradient_penalty are checked on their own.
 """
 
 import numpy as np
@@ -10,10 +12,16 @@ import pytest
 
 import minigan as mg
 import minigan.nn.functional as F
+from minigan.models.wgan import gradient_penalty
 
-torch = pytest.importorskip("torch")
-TF = torch.nn.functional
-torch.set_num_threads(1)
+try:
+    import torch
+except ImportError:
+    torch = None
+else:
+    TF = torch.nn.functional
+    torch.set_num_threads(1)
+needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch")
 
 RTOL = 1e-7
 LAMBDA = 10.0
@@ -73,6 +81,7 @@ def both(params: dict, real, fake, alpha):
     return mine, theirs, data_m, data_t
 
 
+@needs_torch
 @pytest.mark.parametrize("head", ["sum", "linear"])
 def test_wgan_gp_critic_gradients_match_torch(head):
     rng = np.random.default_rng(0)
@@ -92,6 +101,7 @@ def test_wgan_gp_critic_gradients_match_torch(head):
     assert_close(data_m[1].grad, data_t[1].grad, "gradient of the fake batch")
 
 
+@needs_torch
 def test_wgan_gp_penalty_gradient_alone_matches_torch():
     """The penalty term on its own: its whole gradient comes from the double backward."""
     rng = np.random.default_rng(1)
@@ -112,6 +122,7 @@ def test_wgan_gp_penalty_gradient_alone_matches_torch():
             assert_close(g_m, g_t, f"penalty gradient of {name}")
 
 
+@needs_torch
 @pytest.mark.parametrize("head", ["sum", "linear"])
 def test_wgan_gp_through_training_batch_norm(head):
     rng = np.random.default_rng(2)
@@ -134,6 +145,7 @@ def test_wgan_gp_through_training_batch_norm(head):
     assert_close(running_m[1], running_t[1], "running var")
 
 
+@needs_torch
 def test_wgan_gp_float32_matches_torch_to_float32_rounding():
     rng = np.random.default_rng(3)
     params = {k: v.astype(np.float32) for k, v in critic_params("linear", batch_norm=True, rng=rng).items()}
@@ -147,3 +159,28 @@ def test_wgan_gp_float32_matches_torch_to_float32_rounding():
         g_m, g_t = mine[name].grad.numpy(), theirs[name].grad.numpy()
         assert g_m.dtype == np.float32
         np.testing.assert_allclose(g_m, g_t, rtol=1e-4, atol=1e-4 * np.abs(g_t).max(), err_msg=name)
+
+
+# ---- the interpolates ----
+
+@pytest.mark.parametrize("shape", [(64, 2), (64, 2, 3, 3)], ids=["points", "images"])
+def test_default_interpolates_mix_each_sample_with_one_weight_in_0_1(shape):
+    """x_hat = alpha real + (1 - alpha) fake with one alpha per sample, drawn from [0, 1]: (x_hat - fake) / (real -
+    fake) is that alpha at every element of the sample, and differs from sample to sample."""
+    rng = np.random.default_rng(3)
+    real, fake = mg.tensor(rng.standard_normal(shape)), mg.tensor(rng.standard_normal(shape) + 5)
+    seen = []
+
+    def critic(x):
+        seen.append(x)
+        return (x * x * x).reshape(x.shape[0], -1).sum(1)  # nonlinear: the penalty depends on where x_hat lies
+
+    penalty = gradient_penalty(critic, real, fake, lam=10.0)
+    (x_hat,) = seen
+    ratio = ((x_hat - fake) / (real - fake)).numpy().reshape(shape[0], -1)
+    alpha = ratio[:, :1]
+    np.testing.assert_allclose(ratio, np.broadcast_to(alpha, ratio.shape), rtol=0, atol=1e-12)
+    assert ((alpha >= 0) & (alpha <= 1)).all()
+    assert len(np.unique(alpha)) == shape[0]  # a weight of its own for each sample, not one for the batch
+    norms = np.sqrt(((3 * x_hat.numpy() ** 2) ** 2).reshape(shape[0], -1).sum(1))  # |d critic / d x_hat|
+    np.testing.assert_allclose(penalty.item(), 10.0 * np.mean((norms - 1) ** 2), rtol=1e-12)

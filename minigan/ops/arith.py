@@ -51,6 +51,8 @@ def _operands(op: str, a, b) -> tuple[Tensor, Tensor]:
 
 
 class Add(Function):
+    saved_inputs = ()
+
     def forward(self, a, b):
         return a + b
 
@@ -60,6 +62,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    saved_inputs = ()
+
     def forward(self, a, b):
         return a - b
 
@@ -69,6 +73,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saved_inputs = ((1,), (0,))
+
     def forward(self, a, b):
         return a * b
 
@@ -80,6 +86,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saved_inputs = ((1,), (0, 1))
+
     def forward(self, a, b):
         return a / b
 
@@ -94,6 +102,7 @@ class Pow(Function):
     """y = a ** b for tensors a and b; d/db uses log(a), taken as 0 where a == 0 (as PyTorch)."""
 
     saves_outputs = True
+    saved_inputs = ((0, 1), (0, 1))
 
     def forward(self, a, b):
         return a ** b
@@ -113,6 +122,8 @@ class Pow(Function):
 class PowScalar(Function):
     """y = x ** p for a constant exponent p."""
 
+    saved_inputs = ((0,),)
+
     def __init__(self, p: float):
         self.p = p
 
@@ -127,6 +138,8 @@ class PowScalar(Function):
 
 
 class Neg(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return -x
 
@@ -137,6 +150,8 @@ class Neg(Function):
 class MatMul(Function):
     """y = a @ b for a, b with at least 2 dimensions; leading (batch) dimensions broadcast. The products of its
     gradients are MatMuls again, each choosing its kernel (there is no state between them)."""
+
+    saved_inputs = ((1,), (0,))
 
     def forward(self, a, b):
         return kernel("matmul", choose("matmul", a)).matmul(a, b)
@@ -149,6 +164,8 @@ class MatMul(Function):
 
 
 class Cast(Function):
+    saved_inputs = ()
+
     def __init__(self, dtype):
         self.dtype = numpy.dtype(dtype)
 
@@ -161,6 +178,8 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    saved_inputs = ()
+
     def __init__(self, device: str):
         self.device = device
 
@@ -174,6 +193,8 @@ class ToDevice(Function):
 
 class Clone(Function):
     """y = a copy of x."""
+
+    saved_inputs = ()
 
     def forward(self, x):
         return x.copy()
@@ -217,7 +238,10 @@ def neg(x: Tensor) -> Tensor:
 
 
 def matmul(a, b) -> Tensor:
-    """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and the result squeezed."""
+    """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and the result squeezed.
+
+    Both operands must have the same dtype, as in PyTorch: matmul promotes neither.
+    """
     a, b = (as_tensor(a, b) if not isinstance(a, Tensor) else a), (as_tensor(b, a) if not isinstance(b, Tensor) else b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both operands need at least one dimension, got {a.shape} and {b.shape}")
@@ -230,6 +254,9 @@ def matmul(a, b) -> Tensor:
         numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ValueError:
         raise RuntimeError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
+                           f"(shapes {a.shape} and {b.shape}); convert one with .to()")
     y = MatMul().apply(a2, b2)
     if b.ndim == 1:
         y = squeeze(y, -1)

@@ -161,8 +161,12 @@ def batch_norm_act(input: Tensor, running_mean: Tensor | None, running_var: Tens
     n = input.numel() // c
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {input.shape}")
-    return BatchNormFunction(eps, negative_slope, None if running_mean is None else running_mean.data,
-                             None if running_var is None else running_var.data, momentum).apply(input, gamma, beta)
+    y = BatchNormFunction(eps, negative_slope, None if running_mean is None else running_mean.data,
+                          None if running_var is None else running_var.data, momentum).apply(input, gamma, beta)
+    for running in (running_mean, running_var):
+        if running is not None:
+            running._bump_version()  # the kernel moved it in place
+    return y
 
 
 def _constant(x: Tensor, value: float) -> Tensor:

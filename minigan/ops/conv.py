@@ -39,6 +39,8 @@ class Conv2dFunction(Function):
     """y = conv2d(x, W) + b. With keep_col, the im2col columns of x stay for the weight gradient; col gives
     columns already computed (by `variant`, which then computes this node too)."""
 
+    saved_inputs = ((1,), (0,), ())
+
     def __init__(self, stride: tuple, padding: tuple, dilation: tuple, keep_col: bool = False, col=None,
                  variant: str | None = None):
         self.stride, self.padding, self.dilation, self.keep_col, self.col = stride, padding, dilation, keep_col, col
@@ -68,6 +70,8 @@ class Conv2dFunction(Function):
 
 class ConvTranspose2dFunction(Function):
     """y = conv_transpose2d(x, W) + b."""
+
+    saved_inputs = ((1,), (0,), ())
 
     def __init__(self, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple,
                  variant: str | None = None):
@@ -99,6 +103,8 @@ class ConvTranspose2dFunction(Function):
 class Conv2dGradW(Function):
     """gW = the weight gradient of y = conv2d(x, W) given gy; bilinear in (x, gy). col: im2col(x) by `variant`,
     if known."""
+
+    saved_inputs = ((1,), (0,))
 
     def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple, col=None,
                  variant: str | None = None):

@@ -13,6 +13,8 @@ from minigan.tensor import Tensor
 
 
 class LeakyReLUFunction(Function):
+    saved_inputs = ((0,),)
+
     def __init__(self, negative_slope: float):
         self.negative_slope = negative_slope
 
@@ -26,6 +28,8 @@ class LeakyReLUFunction(Function):
 
 class LeakyReLUGrad(Function):
     """gx = gy where x > 0, else slope gy, for the x of the forward (a constant here)."""
+
+    saved_inputs = ()
 
     def __init__(self, x, negative_slope: float, variant: str):
         self.x, self.negative_slope, self.variant = x, negative_slope, variant

@@ -36,6 +36,8 @@ class BCEWithLogitsFunction(Function):
     """The binary cross-entropy of logits x against targets t, reduced as `reduction` says, in one kernel call
     (kernels/bce_with_logits); its gradient in one more. d/dt = -x (times gy, over n for the mean)."""
 
+    saved_inputs = ((0, 1), (0,))
+
     def __init__(self, reduction: str):
         self.reduction = reduction
 

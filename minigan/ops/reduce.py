@@ -53,6 +53,8 @@ class Extreme(Function):
     shared equally among ties for a full reduction.
     """
 
+    saved_inputs = ()
+
     def __init__(self, sign: int, axis: int | None, keepdims: bool):
         self.sign, self.axis, self.keepdims = sign, axis, keepdims
 
@@ -124,6 +126,7 @@ class LogSoftmax(Function):
     """y = x - log(sum(exp(x))) along an axis; its gradient is gy - softmax(x) * sum(gy)."""
 
     saves_outputs = True
+    saved_inputs = ()
 
     def __init__(self, axis: int):
         self.axis = axis

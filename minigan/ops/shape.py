@@ -24,6 +24,9 @@ def _dim(dim: int, ndim: int, op: str) -> int:
 
 
 class Reshape(Function):
+    saved_inputs = ()
+    returns_view = True
+
     def __init__(self, shape: tuple):
         self.shape = shape
 
@@ -57,6 +60,9 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 
 class Permute(Function):
+    saved_inputs = ()
+    returns_view = True
+
     def __init__(self, axes: tuple):
         self.axes = axes
 
@@ -107,6 +113,8 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 class Sum(Function):
     """y = sum of x over axes; its adjoint broadcasts gy back."""
 
+    saved_inputs = ()
+
     def __init__(self, axes: tuple, keepdims: bool):
         self.axes, self.keepdims = axes, keepdims
 
@@ -122,6 +130,9 @@ class Sum(Function):
 
 
 class BroadcastTo(Function):
+    saved_inputs = ()
+    returns_view = True
+
     def __init__(self, shape: tuple):
         self.shape = shape
 
@@ -185,6 +196,9 @@ def _is_basic(index: tuple) -> bool:
 
 
 class GetItem(Function):
+    saved_inputs = ()
+    returns_view = True  # for basic indexing; advanced indexing copies
+
     def __init__(self, index: tuple):
         self.index = index
 
@@ -198,6 +212,8 @@ class GetItem(Function):
 
 class ScatterAdd(Function):
     """y = zeros(shape); y[index] += x, with repeated indices adding up: the adjoint of x[index]."""
+
+    saved_inputs = ()
 
     def __init__(self, shape: tuple, index: tuple):
         self.shape, self.index = shape, index
@@ -221,6 +237,8 @@ def getitem(x: Tensor, index) -> Tensor:
 
 
 class Concatenate(Function):
+    saved_inputs = ()
+
     def __init__(self, axis: int):
         self.axis = axis
 

@@ -20,6 +20,7 @@ def _mask(condition, like) -> Tensor:
 
 class Exp(Function):
     saves_outputs = True
+    saved_inputs = ()
 
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
@@ -29,6 +30,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    saved_inputs = ((0,),)
+
     def forward(self, x):
         return backend.get_array_module(x).log(x)
 
@@ -38,6 +41,7 @@ class Log(Function):
 
 class Sqrt(Function):
     saves_outputs = True
+    saved_inputs = ()
 
     def forward(self, x):
         return backend.get_array_module(x).sqrt(x)
@@ -47,6 +51,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    saved_inputs = ((0,),)
+
     def forward(self, x):
         return backend.get_array_module(x).abs(x)
 
@@ -57,6 +63,7 @@ class Abs(Function):
 
 class TanhFunction(Function):
     saves_outputs = True
+    saved_inputs = ()
 
     def forward(self, x):
         return backend.get_array_module(x).tanh(x)
@@ -70,6 +77,7 @@ class SigmoidFunction(Function):
     """y = 1 / (1 + exp(-x)), as e / (1 + e) with e = exp(x) for x < 0: no overflow, full precision in both tails."""
 
     saves_outputs = True
+    saved_inputs = ()
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -83,6 +91,8 @@ class SigmoidFunction(Function):
 
 class Softplus(Function):
     """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear region)."""
+
+    saved_inputs = ((0,),)
 
     def __init__(self, beta: float, threshold: float):
         self.beta, self.threshold = beta, threshold
@@ -102,6 +112,8 @@ class Softplus(Function):
 
 
 class Clamp(Function):
+    saved_inputs = ((0,),)
+
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
 
@@ -116,6 +128,8 @@ class Clamp(Function):
 
 class Where(Function):
     """y = a where condition else b; the condition is a constant of the node."""
+
+    saved_inputs = ()
 
     def __init__(self, condition):
         self.condition = condition
@@ -134,6 +148,7 @@ class Maximum(Function):
     """Elementwise max(a, b); at ties the gradient is shared half and half (as PyTorch)."""
 
     sign = 1
+    saved_inputs = ((0, 1), (0, 1))
 
     def forward(self, a, b):
         xp = backend.get_array_module(a)

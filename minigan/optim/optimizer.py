@@ -105,7 +105,8 @@ class Optimizer:
                     p.grad = Tensor(xp.zeros(p.grad.shape, dtype=p.grad.dtype))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient, in place; return closure() when a closure is given.
+        """Update every parameter that has a gradient, in place (bumping its version, as any in-place change);
+        return closure() when a closure is given.
 
         The closure (which recomputes the loss and its gradients) runs with grad enabled; the update runs
         without recording a graph.
@@ -123,6 +124,8 @@ class Optimizer:
                 if live:
                     self.update_group([p.data for p in live], [p.grad.data for p in live],
                                       [self.state[p] for p in live], group)
+                for p in live:
+                    p._bump_version()  # a graph that saved p before the step can no longer give its gradient
         return loss
 
     def init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:

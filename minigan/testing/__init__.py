@@ -1,6 +1,7 @@
 """Tools for testing differentiable array code, minigan's own and its users'.
 
 - gradcheck, gradgradcheck: first and second derivatives against central finite differences, in float64.
+- jacobian_check: the same, entry by entry of the Jacobian, to float64 precision (for small inputs).
 - check_function: one call that checks a function the way minigan checks its operators: the forward against a
   NumPy reference in both float dtypes and every memory layout, its inputs left untouched, then first and second
   derivatives against finite differences, on inputs drawn by Hypothesis.
@@ -17,7 +18,7 @@ import importlib
 
 from minigan.testing.arrays import LAYOUTS, assert_same_bits, host, lay_out, place, untouched
 from minigan.testing.convolutions import CONVOLUTION_EDGE_CASES, TRANSPOSED_EDGE_CASES, Convolution
-from minigan.testing.gradients import gradcheck, gradgradcheck
+from minigan.testing.gradients import gradcheck, gradgradcheck, jacobian_check
 from minigan.testing.tolerances import RTOL, amax, assert_close, rtol_of, sum_floor
 
 
@@ -34,6 +35,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "CONVOLUTION_EDGE_CASES", "LAYOUTS", "RTOL", "TRANSPOSED_EDGE_CASES", "Convolution", "amax", "assert_close",
-    "assert_same_bits", "gradcheck", "gradgradcheck", "host", "lay_out", "place", "rtol_of",
+    "assert_same_bits", "gradcheck", "gradgradcheck", "host", "jacobian_check", "lay_out", "place", "rtol_of",
     "sum_floor", "untouched",
 ]

@@ -1,8 +1,12 @@
-"""Gradient checks against central finite differences, in float64 along random directions.
+"""Gradient checks against central finite differences, in float64.
 
-For a function f, inputs x and a random output weight gy, the scalar L(x) = <gy, f(x)> has directional
-derivative <dL/dx, v> along v; the check compares the engine's dL/dx with (L(x + eps v) - L(x - eps v)) / 2 eps.
-One random direction covers every input at once; a few of them make a wrong gradient unlikely to pass.
+gradcheck goes along random directions. For a function f, inputs x and a random output weight gy, the scalar
+L(x) = <gy, f(x)> has directional derivative <dL/dx, v> along v; the check compares the engine's dL/dx with
+(L(x + eps v) - L(x - eps v)) / 2 eps. One random direction covers every input at once; a few of them make a
+wrong gradient unlikely to pass, but a term that is small next to the others can hide in the sum.
+
+jacobian_check compares every entry of the Jacobian instead, each to float64 precision: for small inputs, where
+a missing term must show.
 """
 
 from __future__ import annotations
@@ -70,11 +74,10 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
     return True
 
 
-def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-4,
-                  rtol: float = 1e-3, directions: int = 3, seed: int = 0) -> bool:
-    """Check the second derivatives of fn: gradcheck of x, gy -> d<gy, fn(x)>/dx built with create_graph=True."""
+def _first_gradient(fn: Callable, inputs: list, seed: int) -> tuple[Callable, list]:
+    """x, gy -> d<gy, fn(x)>/dx built with create_graph=True, and the inputs followed by a random gy (one per
+    output, requiring grad): the function whose derivatives are fn's second derivatives."""
     rng = numpy.random.default_rng(seed + 1)
-    inputs = list(inputs)
     checked = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     ys = _outputs(fn, inputs)
     gys = [Tensor(rng.standard_normal(y.shape)).to(y.device).requires_grad_() for y in ys]
@@ -87,4 +90,87 @@ def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, ato
                               create_graph=True, allow_unused=True)
         return tuple(gx for gx in grads if gx is not None)
 
-    return gradcheck(first_grad, inputs + gys, eps, atol, rtol, directions, seed)
+    return first_grad, inputs + gys
+
+
+def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-4,
+                  rtol: float = 1e-3, directions: int = 3, seed: int = 0) -> bool:
+    """Check the second derivatives of fn: gradcheck of x, gy -> d<gy, fn(x)>/dx built with create_graph=True."""
+    first_grad, inputs = _first_gradient(fn, list(inputs), seed)
+    return gradcheck(first_grad, inputs, eps, atol, rtol, directions, seed)
+
+
+def _engine_jacobian(ys: Sequence[Tensor], xs: list[Tensor]) -> list[numpy.ndarray]:
+    """For each output, its Jacobian with respect to xs side by side: one vector-Jacobian product per row."""
+    sizes = [x.numel() for x in xs]
+    blocks = [numpy.zeros((y.numel(), sum(sizes))) for y in ys]
+    for y, rows in zip(ys, blocks):
+        if not y.requires_grad:
+            continue
+        for i in range(y.numel()):
+            unit = numpy.zeros(y.numel(), dtype=y.dtype)
+            unit[i] = 1.0
+            grads = autograd.grad(y, xs, Tensor(unit.reshape(y.shape)).to(y.device), retain_graph=True,
+                                  allow_unused=True)
+            rows[i] = numpy.concatenate([numpy.zeros(n) if g is None else g.numpy().ravel()
+                                         for g, n in zip(grads, sizes)])
+    return blocks
+
+
+def _difference_jacobian(fn: Callable, inputs: list, checked: list[int], eps: float) -> list[numpy.ndarray]:
+    """The same by central differences: one pair of evaluations per column (an element of a checked input)."""
+    columns = []
+    for k in checked:
+        x = inputs[k]
+        for e in range(x.numel()):
+            ends = []
+            for sign in (1.0, -1.0):
+                step = numpy.zeros(x.numel())
+                step[e] = sign * eps
+                moved = list(inputs)
+                moved[k] = Tensor(x.data + _on_device(step.reshape(x.shape), x), requires_grad=True)
+                ends.append([y.numpy().ravel() for y in _outputs(fn, moved)])
+            columns.append([(plus - minus) / (2 * eps) for plus, minus in zip(*ends)])
+    return [numpy.stack(column, axis=1) for column in zip(*columns)]
+
+
+def jacobian_check(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-5, rtol: float = 1e-6,
+                   second_order: bool = False, seed: int = 0) -> bool:
+    """Check every entry of fn's Jacobian (with second_order, of the Jacobian of x, gy -> d<gy, fn(x)>/dx, as
+    gradgradcheck builds it) at inputs (Tensors; those with requires_grad are checked), in float64.
+
+    The engine's rows (a vector-Jacobian product per output element) are compared with central differences (a
+    pair of evaluations per input element), so it is for small inputs. The block of output k and input j may
+    differ by rtol times its largest entry, plus what rounding leaves of a difference quotient, 1000 e max|y_k| /
+    eps (e the machine epsilon). The default step, near e^(1/3), balances the truncation and rounding errors of
+    the differences: a correct derivative of a smooth function stays far inside, a missing term far outside.
+
+    Raises AssertionError naming the entry, both values and the tolerance.
+    """
+    inputs = list(inputs)
+    if second_order:
+        fn, inputs = _first_gradient(fn, inputs, seed)
+    checked = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("jacobian_check: no input requires grad")
+    for k in checked:
+        if inputs[k].dtype != numpy.float64:
+            raise TypeError(f"jacobian_check: input {k} has dtype {inputs[k].dtype}; finite differences need float64")
+    ys = _outputs(fn, inputs)
+    engine = _engine_jacobian(ys, [inputs[k] for k in checked])
+    differences = _difference_jacobian(fn, inputs, checked, eps)
+    bounds = numpy.cumsum([0] + [inputs[k].numel() for k in checked])
+    rounding = 1000 * numpy.finfo(numpy.float64).eps / eps
+    for out, (y, a, n) in enumerate(zip(ys, engine, differences)):
+        for j, k in enumerate(checked):
+            block_a, block_n = a[:, bounds[j]:bounds[j + 1]], n[:, bounds[j]:bounds[j + 1]]
+            if not block_a.size:
+                continue
+            tolerance = rtol * numpy.abs(block_n).max() + rounding * float(numpy.abs(y.numpy()).max())
+            error = numpy.abs(block_a - block_n)
+            if error.max() > tolerance:
+                i, e = numpy.unravel_index(numpy.argmax(error), error.shape)
+                raise AssertionError(
+                    f"jacobian_check: d output {out}[{i}] / d input {k}[{e}]: analytic {float(block_a[i, e])!r} but "
+                    f"finite difference {float(block_n[i, e])!r} (error {error.max():.3g}, tolerance {tolerance:.3g})")
+    return True
