@@ -458,3 +458,10 @@ def test_which_changes_raise_as_in_torch(torch_cpu, case):
     assert (mine is None) == (theirs is None)
     if mine is not None:
         np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_a_parameter_built_from_a_tensor_shares_its_version():
+    t = mg.zeros(3)
+    p = nn.Parameter(t)
+    t.fill_(1.0)
+    assert p._version == t._version == 1 and p.data[0] == 1.0

@@ -40,7 +40,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: expected bias of shape ({weight.shape[0]},), got {bias.shape}")
     for t, name in ((weight, "weight"), (bias, "bias")):
         if t is not None and t.dtype != input.dtype:
-            raise TypeError(f"linear: input has dtype {input.dtype} but {name} has dtype {t.dtype}")
+            raise RuntimeError(f"linear: input has dtype {input.dtype} but {name} has dtype {t.dtype}")
     y = matmul(input, weight.T)
     return y if bias is None else y + bias
 

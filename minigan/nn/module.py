@@ -28,6 +28,8 @@ class Parameter(Tensor):
         if data is None:
             data = empty(0)
         super().__init__(data.data if isinstance(data, Tensor) else tensor(data).data)
+        if isinstance(data, Tensor):
+            self._version_counter = data._version_counter  # one memory, one count of its in-place changes
         if requires_grad:
             self.requires_grad_()
 
