@@ -13,10 +13,10 @@ int32, int64, bool_ = numpy.dtype("int32"), numpy.dtype("int64"), numpy.dtype("b
 _default_dtype = float32
 
 
-def set_default_dtype(dtype) -> None:
+def set_default_dtype(d, /) -> None:
     """The floating dtype of tensors made from Python floats and of randn, zeros, ... (float32 at start)."""
     global _default_dtype
-    dtype = numpy.dtype(dtype)
+    dtype = numpy.dtype(d)
     if dtype not in (float32, float64):
         raise TypeError(f"default dtype must be float32 or float64, got {dtype}")
     _default_dtype = dtype
@@ -237,7 +237,7 @@ class Tensor:
             raise RuntimeError(f"copy_: source of shape {numpy.shape(src)} does not fit a tensor of shape {self.shape}")
         return self._assign("copy_", backend.to_device(src, self.device))
 
-    def add_(self, other, alpha=1) -> Tensor:
+    def add_(self, other, *, alpha=1) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return self._assign("add_", self.data + alpha * other)
 
@@ -252,7 +252,7 @@ class Tensor:
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         return self._assign("normal_", mean + std * random.standard_normal(self.shape, self.dtype, self.device))
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+    def uniform_(self, a: float = 0.0, b: float = 1.0, /) -> Tensor:
         return self._assign("uniform_", a + (b - a) * random.uniform(self.shape, self.dtype, self.device))
 
     def __setitem__(self, index, value) -> None:
@@ -439,8 +439,8 @@ class Tensor:
     def unsqueeze(self, dim: int):
         return ops.unsqueeze(self, dim)
 
-    def expand(self, *sizes):
-        return ops.expand(self, *sizes)
+    def expand(self, *size):
+        return ops.expand(self, *size)
 
     def expand_as(self, other: Tensor):
         return ops.expand(self, *other.shape)
@@ -465,7 +465,7 @@ def _infer_dtype(data) -> numpy.dtype:
     return a.dtype
 
 
-def tensor(data, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+def tensor(data, *, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of data (a list, a number, a NumPy or CuPy array, a Tensor).
 
     Python floats become the default dtype (float32); NumPy arrays keep theirs.
@@ -488,80 +488,88 @@ def _shape(size) -> tuple:
     return tuple(int(s) for s in size)
 
 
+def _device(device: str | None) -> str:
+    """A factory's device: None is the CPU."""
+    return "cpu" if device is None else device
+
+
 def _new(array, requires_grad: bool) -> Tensor:
     t = Tensor(array)
     return t.requires_grad_() if requires_grad else t
 
 
-def full(size, fill_value, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of the given size filled with fill_value; device None is the CPU, as for every factory."""
     if dtype is None:
         dtype = _infer_dtype(fill_value)
-    return _new(backend.xp_of(device).full(_shape((size,)), fill_value, dtype=dtype), requires_grad)
+    return _new(backend.xp_of(_device(device)).full(_shape((size,)), fill_value, dtype=dtype), requires_grad)
 
 
-def zeros(*size, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 0, dtype or _default_dtype, device, requires_grad)
+def zeros(*size, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 0, dtype=dtype or _default_dtype, device=device, requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
-    return full(_shape(size), 1, dtype or _default_dtype, device, requires_grad)
+def ones(*size, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 1, dtype=dtype or _default_dtype, device=device, requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
-    return _new(backend.xp_of(device).empty(_shape(size), dtype=dtype or _default_dtype), requires_grad)
+def empty(*size, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    return _new(backend.xp_of(_device(device)).empty(_shape(size), dtype=dtype or _default_dtype), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if is_int else _default_dtype
-    return _new(backend.xp_of(device).arange(start, end, step, dtype=dtype), requires_grad)
+    return _new(backend.xp_of(_device(device)).arange(start, end, step, dtype=dtype), requires_grad)
 
 
-def randn(*size, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def randn(*size, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Samples of N(0, 1), drawn from the generator that manual_seed sets."""
-    array = random.standard_normal(_shape(size), numpy.dtype(dtype or _default_dtype), device)
+    array = random.standard_normal(_shape(size), numpy.dtype(dtype or _default_dtype), _device(device))
     return _new(array, requires_grad)
 
 
-def rand(*size, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def rand(*size, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Samples of U[0, 1), drawn from the generator that manual_seed sets."""
-    array = random.uniform(_shape(size), numpy.dtype(dtype or _default_dtype), device)
+    array = random.uniform(_shape(size), numpy.dtype(dtype or _default_dtype), _device(device))
     return _new(array, requires_grad)
 
 
-def randint(low: int, high: int, size, device: str = "cpu") -> Tensor:
-    return Tensor(backend.to_device(random.generator().integers(low, high, size=_shape((size,))), device))
+def randint(low: int, high: int, size, *, device: str | None = None) -> Tensor:
+    return Tensor(backend.to_device(random.generator().integers(low, high, size=_shape((size,))), _device(device)))
 
 
-def randperm(n: int, device: str = "cpu") -> Tensor:
-    return Tensor(backend.to_device(random.generator().permutation(n), device))
+def randperm(n: int, *, device: str | None = None) -> Tensor:
+    return Tensor(backend.to_device(random.generator().permutation(n), _device(device)))
 
 
-def _like(fn, t: Tensor, dtype, device, requires_grad, *args) -> Tensor:
-    return fn(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+def _like(fn, input: Tensor, dtype, device, requires_grad, *args) -> Tensor:
+    return fn(*args, input.shape, dtype=dtype or input.dtype, device=device or input.device,
+              requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(zeros, t, dtype, device, requires_grad)
+def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(zeros, input, dtype, device, requires_grad)
 
 
-def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(ones, t, dtype, device, requires_grad)
+def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(ones, input, dtype, device, requires_grad)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, fill_value, dtype or t.dtype, device or t.device, requires_grad)
+def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
 
 
-def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(randn, t, dtype, device, requires_grad)
+def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(randn, input, dtype, device, requires_grad)
 
 
-def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(rand, t, dtype, device, requires_grad)
+def rand_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(rand, input, dtype, device, requires_grad)
 
 
 from minigan import autograd, ops, random

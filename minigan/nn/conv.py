@@ -76,4 +76,4 @@ class ConvTranspose2d(_Conv):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.dilation)
+                                  dilation=self.dilation)

@@ -59,6 +59,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 def embedding(input: Tensor, weight: Tensor) -> Tensor:
     """Rows of weight (num_embeddings, dim) picked by the integer indices in input."""
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: 'weight' must be 2-D, got shape {weight.shape}")
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {input.dtype}")
     if input.numel() and (int(input.data.min()) < 0 or int(input.data.max()) >= weight.shape[0]):

@@ -237,12 +237,13 @@ def neg(x: Tensor) -> Tensor:
     return Neg().apply(x)
 
 
-def matmul(a, b) -> Tensor:
+def matmul(input, other) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are promoted to matrices and the result squeezed.
 
     Both operands must have the same dtype, as in PyTorch: matmul promotes neither.
     """
-    a, b = (as_tensor(a, b) if not isinstance(a, Tensor) else a), (as_tensor(b, a) if not isinstance(b, Tensor) else b)
+    a = input if isinstance(input, Tensor) else as_tensor(input, other)
+    b = other if isinstance(other, Tensor) else as_tensor(other, input)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both operands need at least one dimension, got {a.shape} and {b.shape}")
     a2 = unsqueeze(a, 0) if a.ndim == 1 else a

@@ -167,9 +167,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-                     output_padding=0, dilation=1) -> Tensor:
-    """The adjoint of conv2d with respect to its input (a "deconvolution"), weight (in, out, kh, kw)."""
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """The adjoint of conv2d with respect to its input (a "deconvolution"), weight (in, out, kh, kw).
+
+    Only groups=1 is supported.
+    """
     op = "conv_transpose2d"
+    if groups != 1:
+        raise NotImplementedError(f"{op}: groups={groups} is not supported, only groups=1")
     _check_operands(op, input, weight, bias, 0)
     s, p = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0)
     o, d = _pair(output_padding, "output_padding", op, 0), _pair(dilation, "dilation", op, 1)

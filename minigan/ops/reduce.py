@@ -9,41 +9,65 @@ from collections import namedtuple
 from minigan import backend
 from minigan.autograd import Function
 from minigan.ops.shape import Sum, _dim, broadcast_to, reshape
-from minigan.ops.unary import exp, log
+from minigan.ops.unary import exp, log, maximum, minimum
 from minigan.tensor import Tensor, int64, zeros
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def _axes(dim, ndim: int, op: str) -> tuple:
-    """The axes to reduce, sorted and non-negative (none for a 0-d tensor, whose dim may be 0 or -1)."""
-    if dim is None:
+    """The axes to reduce, sorted and non-negative (none for a 0-d tensor, whose dim may be 0 or -1).
+
+    None and an empty tuple or list both mean every axis, as in PyTorch.
+    """
+    if isinstance(dim, numbers.Integral):
+        dims = (dim,)
+    elif isinstance(dim, (tuple, list)):
+        dims = tuple(dim)
+    elif dim is None:
+        dims = ()
+    else:
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {type(dim).__name__}")
+    if not dims:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
     axes = tuple(sorted({_dim(d, ndim, op) for d in dims}))
     return axes if ndim else ()
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Sum(_axes(dim, x.ndim, "sum"), keepdim).apply(x)
+def sum(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Sum(_axes(dim, input.ndim, "sum"), keepdim).apply(input)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    axes = _axes(dim, x.ndim, "mean")
-    n = math.prod(x.shape[a] for a in axes)
-    return sum(x, axes, keepdim) / n
+def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The mean over dim (every dim by default) of a floating tensor; NaN over an empty reduction."""
+    if input.dtype.kind not in "fc":
+        raise RuntimeError(f"mean(): input dtype must be floating point, got {input.dtype}")
+    axes = _axes(dim, input.ndim, "mean")
+    return _divide(sum(input, axes, keepdim), math.prod(input.shape[a] for a in axes))
 
 
-def var(x: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
-    """Mean squared deviation, divided by n - 1 when unbiased (Bessel's correction) as torch.var."""
-    axes = _axes(dim, x.ndim, "var")
-    n = math.prod(x.shape[a] for a in axes)
-    d = x - mean(x, axes, keepdim=True)
-    return sum(d * d, axes, keepdim) / (n - 1 if unbiased else n)
+def _divide(total: Tensor, n: int) -> Tensor:
+    """total / n, and NaN (as 0 / 0 in PyTorch, without NumPy's warning) when n <= 0."""
+    return total / n if n > 0 else total * math.nan
 
 
-def std(x: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
-    return var(x, dim, unbiased, keepdim) ** 0.5
+def var(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    """Mean squared deviation, divided by n - 1 when unbiased (Bessel's correction) as torch.var.
+
+    A bool as the first argument is `unbiased` over the whole tensor (torch.var(input, unbiased)); the result is
+    NaN when there are not more elements than the correction.
+    """
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    axes = _axes(dim, input.ndim, "var")
+    n = math.prod(input.shape[a] for a in axes)
+    d = input - mean(input, axes, keepdim=True)
+    return _divide(sum(d * d, axes, keepdim), n - 1 if unbiased else n)
+
+
+def std(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    """The square root of var, with the same arguments."""
+    return var(input, dim, unbiased, keepdim) ** 0.5
 
 
 class Extreme(Function):
@@ -79,6 +103,10 @@ class Extreme(Function):
 
 
 def _extreme(sign: int, x: Tensor, dim, keepdim: bool):
+    if isinstance(dim, Tensor):
+        if keepdim:
+            raise TypeError(f"{'max' if sign > 0 else 'min'}: keepdim is not an argument of the two-tensor form")
+        return maximum(x, dim) if sign > 0 else minimum(x, dim)
     if x.numel() == 0:
         raise RuntimeError(f"{'max' if sign > 0 else 'min'}: the tensor is empty")
     if dim is None or x.ndim == 0:
@@ -93,22 +121,22 @@ def _extreme(sign: int, x: Tensor, dim, keepdim: bool):
     return ValuesIndices(values, Tensor(index.astype("int64")))
 
 
-def max(x: Tensor, dim=None, keepdim: bool = False):
-    """The largest value; with dim, the pair (values, indices) along it, as torch.max."""
-    return _extreme(1, x, dim, keepdim)
+def max(input: Tensor, dim=None, keepdim: bool = False):
+    """The largest value; with dim, the pair (values, indices) along it; with a tensor, the elementwise maximum."""
+    return _extreme(1, input, dim, keepdim)
 
 
-def min(x: Tensor, dim=None, keepdim: bool = False):
-    """The smallest value; with dim, the pair (values, indices) along it, as torch.min."""
-    return _extreme(-1, x, dim, keepdim)
+def min(input: Tensor, dim=None, keepdim: bool = False):
+    """The smallest value; with dim, the pair (values, indices) along it; with a tensor, the elementwise minimum."""
+    return _extreme(-1, input, dim, keepdim)
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg(x, dim, keepdim, "argmax")
+def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, "argmax")
 
 
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg(x, dim, keepdim, "argmin")
+def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, "argmin")
 
 
 def _arg(x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
@@ -133,6 +161,8 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        if x.size == 0:
+            return xp.empty_like(x)
         shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 
@@ -140,17 +170,24 @@ class LogSoftmax(Function):
         return gy - exp(self.output()) * sum(gy, self.axis, keepdim=True)
 
 
-def log_softmax(x: Tensor, dim: int) -> Tensor:
-    return LogSoftmax(_dim(dim, x.ndim, "log_softmax")).apply(x)
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    return LogSoftmax(_dim(dim, input.ndim, "log_softmax")).apply(input)
 
 
-def softmax(x: Tensor, dim: int) -> Tensor:
-    return exp(log_softmax(x, dim))
+def softmax(input: Tensor, dim: int) -> Tensor:
+    return exp(log_softmax(input, dim))
 
 
-def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
-    """log(sum(exp(x))) over dim, shifted by the (constant) maximum so that it never overflows."""
-    axes = _axes(dim, x.ndim, "logsumexp")
-    m = Tensor(x.data.max(axis=axes, keepdims=True))
-    y = log(sum(exp(x - m), axes, keepdim=True)) + m
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(input))) over dim, shifted by the (constant) maximum so that it never overflows.
+
+    An empty reduction gives -inf; dim=() is refused, as in PyTorch.
+    """
+    if isinstance(dim, (tuple, list)) and not dim:
+        raise RuntimeError("logsumexp: dim must name at least one dimension")
+    axes = _axes(dim, input.ndim, "logsumexp")
+    if math.prod(input.shape[a] for a in axes) == 0:
+        return sum(input, axes, keepdim) - math.inf
+    m = Tensor(input.data.max(axis=axes, keepdims=True))
+    y = log(sum(exp(input - m), axes, keepdim=True)) + m
     return reshape(y, tuple(s for i, s in enumerate(y.shape) if i not in axes)) if not keepdim else y

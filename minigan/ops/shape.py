@@ -17,6 +17,8 @@ from minigan.tensor import Tensor
 
 def _dim(dim: int, ndim: int, op: str) -> int:
     """dim as a non-negative axis; a 0-d tensor accepts 0 and -1, as in PyTorch."""
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise IndexError(f"{op}: dimension {dim} is out of range for a tensor with {ndim} dimensions")
@@ -52,11 +54,11 @@ def _resolve_shape(shape: tuple, numel: int, in_shape: tuple) -> tuple:
     return shape
 
 
-def reshape(x: Tensor, *shape) -> Tensor:
+def reshape(input: Tensor, *shape) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
         shape = tuple(shape[0])
-    shape = _resolve_shape(shape, x.numel(), x.shape)
-    return x if shape == x.shape else Reshape(shape).apply(x)
+    shape = _resolve_shape(shape, input.numel(), input.shape)
+    return input if shape == input.shape else Reshape(shape).apply(input)
 
 
 class Permute(Function):
@@ -73,41 +75,42 @@ class Permute(Function):
         return permute(gy, *numpy.argsort(self.axes))
 
 
-def permute(x: Tensor, *dims) -> Tensor:
+def permute(input: Tensor, *dims) -> Tensor:
     if len(dims) == 1 and not isinstance(dims[0], numbers.Integral):
         dims = tuple(dims[0])
-    axes = tuple(_dim(d, x.ndim, "permute") for d in dims)
-    if sorted(axes) != list(range(x.ndim)):
-        raise RuntimeError(f"permute: dims {dims} are not a permutation of a tensor with {x.ndim} dimensions")
-    return x if axes == tuple(range(x.ndim)) else Permute(axes).apply(x)
+    axes = tuple(_dim(d, input.ndim, "permute") for d in dims)
+    if sorted(axes) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of a tensor with {input.ndim} dimensions")
+    return input if axes == tuple(range(input.ndim)) else Permute(axes).apply(input)
 
 
-def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    axes = list(range(x.ndim))
-    a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    a, b = _dim(dim0, input.ndim, "transpose"), _dim(dim1, input.ndim, "transpose")
+    if input.ndim == 0:
+        return input
+    axes = list(range(input.ndim))
     axes[a], axes[b] = axes[b], axes[a]
-    return permute(x, *axes)
+    return permute(input, *axes)
 
 
-def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    if x.ndim == 0:
-        return reshape(x, 1)
-    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    s, e = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
+    if input.ndim == 0:
+        return reshape(input, 1)
+    return reshape(input, input.shape[:s] + (-1,) + input.shape[e + 1:])
 
 
-def squeeze(x: Tensor, dim=None) -> Tensor:
+def squeeze(input: Tensor, dim=None) -> Tensor:
+    """Drop the dimensions of size 1: all of them, or those among dim (an int or a tuple of ints)."""
     if dim is None:
-        return reshape(x, tuple(s for s in x.shape if s != 1))
-    d = _dim(dim, x.ndim, "squeeze")
-    if x.ndim == 0:
-        return x
-    return reshape(x, x.shape[:d] + x.shape[d + 1:]) if x.shape[d] == 1 else x
+        return reshape(input, tuple(s for s in input.shape if s != 1))
+    dims = {_dim(d, input.ndim, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+    return reshape(input, tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1)))
 
 
-def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    d = _dim(dim, x.ndim + 1, "unsqueeze")
-    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    d = _dim(dim, input.ndim + 1, "unsqueeze")
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
 class Sum(Function):
@@ -155,13 +158,13 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
     return BroadcastTo(shape).apply(x)
 
 
-def expand(x: Tensor, *sizes) -> Tensor:
-    """Broadcast to sizes; -1 keeps a dimension as it is."""
-    if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral):
-        sizes = tuple(sizes[0])
-    lead = len(sizes) - x.ndim
-    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
-    return broadcast_to(x, shape)
+def expand(input: Tensor, *size) -> Tensor:
+    """Broadcast to size; -1 keeps a dimension as it is."""
+    if len(size) == 1 and not isinstance(size[0], numbers.Integral):
+        size = tuple(size[0])
+    lead = len(size) - input.ndim
+    shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(size))
+    return broadcast_to(input, shape)
 
 
 def sum_to(x: Tensor, shape: tuple) -> Tensor:
@@ -256,6 +259,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
+    for k, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {k}) cannot be concatenated")
     ref = tensors[0]
     axis = _dim(dim, ref.ndim, "cat")
     for k, t in enumerate(tensors):

@@ -167,55 +167,55 @@ class Minimum(Maximum):
     sign = -1
 
 
-def exp(x: Tensor) -> Tensor:
-    return Exp().apply(x)
+def exp(input: Tensor) -> Tensor:
+    return Exp().apply(input)
 
 
-def log(x: Tensor) -> Tensor:
-    return Log().apply(x)
+def log(input: Tensor) -> Tensor:
+    return Log().apply(input)
 
 
-def sqrt(x: Tensor) -> Tensor:
-    return Sqrt().apply(x)
+def sqrt(input: Tensor) -> Tensor:
+    return Sqrt().apply(input)
 
 
-def abs(x: Tensor) -> Tensor:
-    return Abs().apply(x)
+def abs(input: Tensor) -> Tensor:
+    return Abs().apply(input)
 
 
-def tanh(x: Tensor) -> Tensor:
-    return TanhFunction().apply(x)
+def tanh(input: Tensor) -> Tensor:
+    return TanhFunction().apply(input)
 
 
-def sigmoid(x: Tensor) -> Tensor:
-    return SigmoidFunction().apply(x)
+def sigmoid(input: Tensor) -> Tensor:
+    return SigmoidFunction().apply(input)
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return Softplus(beta, threshold).apply(x)
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return Softplus(beta, threshold).apply(input)
 
 
-def clamp(x: Tensor, min=None, max=None) -> Tensor:
+def clamp(input: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
-    return Clamp(min, max).apply(x)
+    return Clamp(min, max).apply(input)
 
 
-def where(condition, a, b) -> Tensor:
-    """a where condition holds, else b (all three broadcast together)."""
-    ref = a if isinstance(a, Tensor) else b
+def where(condition, input, other) -> Tensor:
+    """input where condition holds, else other (all three broadcast together)."""
+    ref = input if isinstance(input, Tensor) else other
     if not isinstance(ref, Tensor):
-        raise TypeError("where: at least one of a and b must be a Tensor")
-    a, b = _operands("where", as_tensor(a, ref), as_tensor(b, ref))
+        raise TypeError("where: at least one of input and other must be a Tensor")
+    a, b = _operands("where", as_tensor(input, ref), as_tensor(other, ref))
     cond = condition.data if isinstance(condition, Tensor) else backend.xp_of(ref.device).asarray(condition)
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
     return Where(cond).apply(a, b)
 
 
-def maximum(a, b) -> Tensor:
-    return Maximum().apply(*_operands("maximum", a, b))
+def maximum(input, other) -> Tensor:
+    return Maximum().apply(*_operands("maximum", input, other))
 
 
-def minimum(a, b) -> Tensor:
-    return Minimum().apply(*_operands("minimum", a, b))
+def minimum(input, other) -> Tensor:
+    return Minimum().apply(*_operands("minimum", input, other))
