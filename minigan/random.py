@@ -44,8 +44,8 @@ def get_rng_state() -> dict:
     return generator("cpu").bit_generator.state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(new_state: dict) -> None:
     """Restore a state from get_rng_state: the following draws repeat those made after it was taken."""
     gen = numpy.random.Generator(numpy.random.PCG64())
-    gen.bit_generator.state = state
+    gen.bit_generator.state = new_state
     _generators["cpu"] = gen

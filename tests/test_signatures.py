@@ -21,9 +21,6 @@ ALLOWED = {
 
 # Differences still to fix, in modules outside minigan/ops, minigan/tensor.py and minigan/nn/functional.py.
 PENDING = {
-    "minigan.relu": "minigan/ops/leaky_relu.py: relu(x) should be relu(input)",
-    "minigan.nn.functional.relu": "minigan/ops/leaky_relu.py: relu(x) should be relu(input)",
-    "minigan.nn.functional.leaky_relu": "minigan/ops/leaky_relu.py: leaky_relu(x, ...) should be leaky_relu(input, ...)",
     "minigan.nn.functional.binary_cross_entropy": "minigan/ops/loss.py: reduction should not be the 4th positional",
     "minigan.nn.functional.binary_cross_entropy_with_logits":
         "minigan/ops/loss.py: reduction should not be the 4th positional",
@@ -32,8 +29,6 @@ PENDING = {
     "minigan.nn.functional.mse_loss": "minigan/ops/loss.py: reduction should not be the 3rd positional",
     "minigan.load": "minigan/serialization.py: load(path) should be load(f)",
     "minigan.save": "minigan/serialization.py: save(obj, path) should be save(obj, f)",
-    "minigan.set_rng_state": "minigan/random.py: set_rng_state(state) should be set_rng_state(new_state)",
-    "minigan.optim.SGD": "minigan/optim: SGD's lr should default to 1e-3",
 }
 
 _MISSING = object()

@@ -41,16 +41,16 @@ class LeakyReLUGrad(Function):
         return LeakyReLUGrad(self.x, self.negative_slope, self.variant).apply(ggx)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """The kernels take floating-point tensors (as PyTorch's leaky_relu)."""
-    if x.dtype.kind != "f":
-        raise TypeError(f"leaky_relu: expected a floating-point tensor, got dtype {x.dtype}")
-    return LeakyReLUFunction(float(negative_slope)).apply(x)
+    if input.dtype.kind != "f":
+        raise TypeError(f"leaky_relu: expected a floating-point tensor, got dtype {input.dtype}")
+    return LeakyReLUFunction(float(negative_slope)).apply(input)
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0); integer tensors too, as in PyTorch (by clamping: the kernels take floats)."""
-    if x.dtype.kind != "f":
-        return clamp(x, 0)
-    return LeakyReLUFunction(0.0).apply(x)
+def relu(input: Tensor) -> Tensor:
+    """max(input, 0); integer tensors too, as in PyTorch (by clamping: the kernels take floats)."""
+    if input.dtype.kind != "f":
+        return clamp(input, 0)
+    return LeakyReLUFunction(0.0).apply(input)
 

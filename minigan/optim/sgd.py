@@ -17,7 +17,7 @@ class SGD(Optimizer):
     Nesterov uses d = g + momentum * b instead of d = b.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float, momentum: float = 0,
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov}
