@@ -32,6 +32,17 @@ def _on_device(v: numpy.ndarray, x: Tensor):
     return Tensor(v).to(x.device).data
 
 
+def _checked_inputs(name: str, inputs: list) -> list[int]:
+    """The positions of the inputs that require grad; each must be float64 (finite differences need it)."""
+    checked = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError(f"{name}: no input requires grad")
+    for k in checked:
+        if inputs[k].dtype != numpy.float64:
+            raise TypeError(f"{name}: input {k} has dtype {inputs[k].dtype}; finite differences need float64")
+    return checked
+
+
 def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4,
               directions: int = 3, seed: int = 0) -> bool:
     """Check the first derivatives of fn at inputs (Tensors; those with requires_grad are checked).
@@ -42,12 +53,7 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
     """
     rng = numpy.random.default_rng(seed)
     inputs = list(inputs)
-    checked = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input requires grad")
-    for k in checked:
-        if inputs[k].dtype != numpy.float64:
-            raise TypeError(f"gradcheck: input {k} has dtype {inputs[k].dtype}; finite differences need float64")
+    checked = _checked_inputs("gradcheck", inputs)
     ys = _outputs(fn, inputs)
     gys = [rng.standard_normal(y.shape) for y in ys]
     live = [(y, Tensor(numpy.asarray(g, dtype=y.dtype)).to(y.device)) for y, g in zip(ys, gys) if y.requires_grad]
@@ -150,12 +156,7 @@ def jacobian_check(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-5, rt
     inputs = list(inputs)
     if second_order:
         fn, inputs = _first_gradient(fn, inputs, seed)
-    checked = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("jacobian_check: no input requires grad")
-    for k in checked:
-        if inputs[k].dtype != numpy.float64:
-            raise TypeError(f"jacobian_check: input {k} has dtype {inputs[k].dtype}; finite differences need float64")
+    checked = _checked_inputs("jacobian_check", inputs)
     ys = _outputs(fn, inputs)
     engine = _engine_jacobian(ys, [inputs[k] for k in checked])
     differences = _difference_jacobian(fn, inputs, checked, eps)
