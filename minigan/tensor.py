@@ -61,6 +61,10 @@ class Tensor:
         return backend.device_of(self.data)
 
     @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
+    @property
     def ndim(self) -> int:
         return self.data.ndim
 

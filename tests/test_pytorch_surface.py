@@ -149,3 +149,9 @@ def test_data_parallel_signature_and_state_dict_match_pytorchs():
     wrapped = minigan.nn.parallel.DataParallel(nn.Linear(3, 2))
     wrapped.load_state_dict({k: mg.tensor(v.numpy()) for k, v in state.items()})
     np.testing.assert_array_equal(wrapped.module.weight.numpy(), state["module.weight"].numpy())
+
+
+def test_is_cuda_says_where_a_tensor_lives():
+    assert mg.zeros(2).is_cuda is False
+    if mg.cuda.is_available():
+        assert mg.zeros(2).to("cuda").is_cuda is True

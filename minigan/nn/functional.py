@@ -11,6 +11,7 @@ from minigan.ops import (
     conv_transpose2d,
     cross_entropy,
     getitem,
+    l1_loss,
     leaky_relu,
     log_softmax,
     matmul,
@@ -25,9 +26,25 @@ from minigan.ops import (
 from minigan.tensor import Tensor
 
 __all__ = [
-    "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
-    "cross_entropy", "dropout", "embedding", "leaky_relu", "linear", "log_softmax", "mse_loss", "nll_loss",
-    "relu", "sigmoid", "softmax", "softplus", "tanh",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "l1_loss",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
 ]
 
 

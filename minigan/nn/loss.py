@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from minigan.nn import functional as F
 from minigan.nn.module import Module
-from minigan.ops import abs, mean, sum
 from minigan.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -74,10 +73,7 @@ class L1Loss(_Loss):
         super().__init__(size_average, reduce, reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        if input.shape != target.shape:
-            raise ValueError(f"L1Loss: target of shape {target.shape} does not match input of shape {input.shape}")
-        loss = abs(input - target)
-        return mean(loss) if self.reduction == "mean" else sum(loss) if self.reduction == "sum" else loss
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class _ClassLoss(_WeightedLoss):

@@ -6,7 +6,7 @@ from minigan.autograd import Function
 from minigan.dispatch import choose, kernel
 from minigan.ops.reduce import log_softmax, mean, sum
 from minigan.ops.shape import broadcast_to, flatten, getitem
-from minigan.ops.unary import Softplus, clamp, log, sigmoid
+from minigan.ops.unary import Softplus, abs, clamp, log, sigmoid
 from minigan.tensor import Tensor, arange
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -118,6 +118,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def l1_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced."""
+    _same_shape("l1_loss", input, target)
+    return _reduce(abs(input - target), reduction, "l1_loss")
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
